@@ -46,10 +46,21 @@
  * itself (F_OFD_GETLK says unlocked) knows the writer is gone.
  *
  * Reader table: entry i is owned by whoever holds an OFD write lock on its
- * 64 bytes; a reader that dies loses the lock and the writer may reclaim
- * its leases.  A lease is bit (slot index) in `leases`: the writer never
- * rewrites a leased slot.  (Used by zero-copy reading; a v1 reader that
- * copies does not need an entry.)
+ * 64 bytes; a reader that dies loses the lock and the writer reclaims its
+ * leases.  A lease is bit (slot index) in the entry's `leases`: the writer
+ * never rewrites a leased slot.  Zero-copy readers lease the slot whose
+ * memory they hand downstream; a reader that copies needs no entry.
+ *
+ * Leasing slot i for frame s (reader): first take one unit of
+ * `leases_held` with a compare-and-swap that keeps it <= lease_limit (if
+ * none is left, copy instead); set bit i in leases (seq_cst); then the
+ * lease is good only if the slot's lock is even and its seq is s (seq_cst
+ * loads), else clear the bit and give the unit back.  The writer, after
+ * making a lock odd (seq_cst), reads every live entry's leases (seq_cst):
+ * if the slot is leased it makes the lock even again, content unchanged,
+ * and takes another slot.  One of the two always sees the other.
+ * `lease_limit` < slot_count guarantees the writer a free slot, so a
+ * frozen reader costs it nothing.
  */
 #ifndef MMAP_FORMAT_H
 #define MMAP_FORMAT_H
@@ -120,7 +131,9 @@ typedef struct {
   uint32_t eos;                 /*  140 1 after EOS, 0 again on new data */
   uint64_t write_seq;           /*  144 last published frame, base_seq: none */
   uint64_t latency_ns;          /*  152 writer pipeline's upstream latency */
-  uint8_t reserved1[MMAP_SLOT_LOG_OFFSET - 160];        /*  160 */
+  uint32_t lease_limit;         /*  160 most slots readers may lease at once */
+  uint32_t leases_held;         /*  164 slots leased now, all readers */
+  uint8_t reserved1[MMAP_SLOT_LOG_OFFSET - 168];        /*  168 */
   uint32_t slot_log[MMAP_SLOT_LOG];     /*  256 slot of frame s at s % 64 */
   uint8_t reserved2[MMAP_CAPS_OFFSET - MMAP_SLOT_LOG_OFFSET - 4 * MMAP_SLOT_LOG];
   char caps[MMAP_CAPS_MAX];     /* 1024 GstCaps string, NUL terminated */
@@ -170,6 +183,7 @@ _Static_assert (offsetof (MmapFileHeader, waiters) == 136, "waiters");
 _Static_assert (offsetof (MmapFileHeader, eos) == 140, "eos");
 _Static_assert (offsetof (MmapFileHeader, write_seq) == 144, "write_seq");
 _Static_assert (offsetof (MmapFileHeader, latency_ns) == 152, "latency");
+_Static_assert (offsetof (MmapFileHeader, lease_limit) == 160, "lease_limit");
 _Static_assert (offsetof (MmapFileHeader, slot_log) == MMAP_SLOT_LOG_OFFSET,
     "slot_log");
 _Static_assert (offsetof (MmapFileHeader, caps) == MMAP_CAPS_OFFSET, "caps");

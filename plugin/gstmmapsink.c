@@ -187,7 +187,7 @@ gst_mmap_sink_start (GstBaseSink * bsink)
   /* Refuse a second writer now, not at the first buffer. */
   if (!mring_claim (self->path, &self->stale, &err)) {
     GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE,
-        ("Could not write to \"%s\".", self->path), ("%s", err->message));
+        ("%s", err->message), ("location: %s", self->path));
     g_error_free (err);
     g_clear_pointer (&self->path, g_free);
     return FALSE;
@@ -251,7 +251,7 @@ gst_mmap_sink_make_file (GstMmapSink * self, guint64 payload)
       self->map ? self->map : self->stale, &err);
   if (!map) {
     GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE,
-        ("Could not write to \"%s\".", self->path), ("%s", err->message));
+        ("%s", err->message), ("location: %s", self->path));
     g_error_free (err);
     g_free (caps_str);
     return FALSE;

@@ -368,7 +368,7 @@ gst_mmap_src_open (GstMmapSrc * self)
       return STEP_AGAIN;
     }
     GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ,
-        ("Could not read \"%s\".", self->path), ("%s", err->message));
+        ("%s", err->message), ("location: %s", self->path));
     g_error_free (err);
     return STEP_ERROR;
   }
