@@ -38,8 +38,9 @@
 
 #include "gstmmapsink.h"
 #include "mmapring.h"
+#include "gstmmappool.h"
 
-GST_DEBUG_CATEGORY_STATIC (gst_mmap_sink_debug);
+GST_DEBUG_CATEGORY (gst_mmap_sink_debug);
 #define GST_CAT_DEFAULT gst_mmap_sink_debug
 
 #define DEFAULT_LOCATION "/dev/shm/gst-mmap"
@@ -56,6 +57,7 @@ enum
   PROP_SLOTS,
   PROP_SLOT_SIZE,
   PROP_FILE_MODE,
+  PROP_STATS,
 };
 
 struct _GstMmapSink
@@ -84,6 +86,12 @@ struct _GstMmapSink
   guint64 seq;                  /* last frame published */
   guint64 caps_seq;
   guint64 latency;
+  GstBufferPool *pool;          /* hands out slots of `map` upstream */
+
+  /* Counters: GST_OBJECT_LOCK (written here, read by the stats property). */
+  guint64 frames_written;
+  guint64 frames_zero_copy;
+  guint64 frames_dropped;
 };
 
 G_DEFINE_TYPE (GstMmapSink, gst_mmap_sink, GST_TYPE_BASE_SINK);
@@ -93,6 +101,8 @@ GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (mmapsink, "mmapsink", GST_RANK_NONE,
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
     GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
+
+static GstStructure *gst_mmap_sink_stats (GstMmapSink * self);
 
 static gboolean
 gst_mmap_sink_is_stopped (GstMmapSink * self)
@@ -157,6 +167,10 @@ gst_mmap_sink_get_property (GObject * object, guint prop_id, GValue * value,
     case PROP_FILE_MODE:
       g_value_set_uint (value, self->file_mode);
       break;
+    case PROP_STATS:
+      GST_OBJECT_UNLOCK (self);
+      g_value_take_boxed (value, gst_mmap_sink_stats (self));
+      return;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -201,6 +215,9 @@ gst_mmap_sink_start (GstBaseSink * bsink)
     self->writer_id = 1;
   self->seq = 0;
   self->caps_seq = 0;
+  GST_OBJECT_LOCK (self);
+  self->frames_written = self->frames_zero_copy = self->frames_dropped = 0;
+  GST_OBJECT_UNLOCK (self);
   self->latency = GST_CLOCK_TIME_NONE;
   GST_DEBUG_OBJECT (self, "started on %s, writer id %016" G_GINT64_MODIFIER
       "x", self->path, self->writer_id);
@@ -212,6 +229,7 @@ gst_mmap_sink_stop (GstBaseSink * bsink)
 {
   GstMmapSink *self = GST_MMAP_SINK (bsink);
 
+  gst_clear_object (&self->pool);
   if (self->map) {
     mring_release (self->map, TRUE);
     g_clear_pointer (&self->map, mring_map_unref);
@@ -246,6 +264,9 @@ gst_mmap_sink_make_file (GstMmapSink * self, guint64 payload)
   p.writer_id = self->writer_id;
   p.base_seq = self->seq;
   p.mode = self->mode;
+  /* Readers may pin at most half the ring; the rest is the writer's, so a
+   * frozen reader never leaves it without a slot. */
+  p.lease_limit = MAX (1, self->n_slots / 2);
 
   map = mring_create (self->path, &p,
       self->map ? self->map : self->stale, &err);
@@ -263,6 +284,7 @@ gst_mmap_sink_make_file (GstMmapSink * self, guint64 payload)
    * still map it until they have moved on. */
   g_clear_pointer (&self->map, mring_map_unref);
   g_clear_pointer (&self->stale, mring_map_unref);
+  gst_clear_object (&self->pool);
   self->map = map;
   self->need_file = FALSE;
   if (GST_CLOCK_TIME_IS_VALID (self->latency))
@@ -349,7 +371,9 @@ gst_mmap_sink_render (GstBaseSink * bsink, GstBuffer * buf)
   gsize size = gst_buffer_get_size (buf);
   GstClockTime latency;
   guint8 *data;
-  guint idx, p;
+  gint idx;
+  guint p;
+  gboolean zero_copy;
   struct timespec rt;
 
   if (!self->caps) {
@@ -372,14 +396,27 @@ gst_mmap_sink_render (GstBaseSink * bsink, GstBuffer * buf)
   }
 
   d.seq = self->seq + 1;
-  idx = mring_write_begin (self->map, d.seq);
+  zero_copy = (idx = gst_mmap_pool_take_slot (buf, self->map)) >= 0;
+  if (!zero_copy) {
+    idx = mring_slot_acquire (self->map);
+    if (idx < 0) {
+      /* Every slot is upstream's or leased: readers must not stall us. */
+      GST_WARNING_OBJECT (self, "no free slot, dropping a frame");
+      GST_OBJECT_LOCK (self);
+      self->frames_dropped++;
+      GST_OBJECT_UNLOCK (self);
+      return GST_FLOW_OK;
+    }
+  }
   data = mring_slot_data (self->map, idx);
 
   if (self->is_video) {
     GstVideoInfo *vi = &self->vinfo;
     GstVideoMeta *meta = gst_buffer_get_video_meta (buf);
 
-    if (meta || size != GST_VIDEO_INFO_SIZE (vi)) {
+    if (zero_copy) {
+      /* Upstream rendered into the slot with the layout the pool gave. */
+    } else if (meta || size != GST_VIDEO_INFO_SIZE (vi)) {
       /* Upstream's layout differs from the caps' default one: copy plane
        * by plane, honouring its strides and offsets. */
       GstVideoFrame in, out;
@@ -396,9 +433,7 @@ gst_mmap_sink_render (GstBaseSink * bsink, GstBuffer * buf)
       }
       gst_buffer_unref (wrap);
       if (!ok) {
-        /* Leave the slot's lock odd-then-even with seq 0: never read. */
-        d.seq = 0;
-        mring_write_end (self->map, idx, &d);
+        mring_slot_abandon (self->map, idx);
         GST_ELEMENT_ERROR (self, STREAM, FORMAT, (NULL),
             ("Could not map a video buffer of %" G_GSIZE_FORMAT " bytes "
                 "for the caps %" GST_PTR_FORMAT, size, self->caps));
@@ -435,12 +470,69 @@ gst_mmap_sink_render (GstBaseSink * bsink, GstBuffer * buf)
   d.pts_monotonic_ns = gst_mmap_sink_pts_monotonic (self, d.pts,
       d.publish_monotonic_ns);
 
-  mring_write_end (self->map, idx, &d);
+  mring_slot_publish (self->map, idx, &d);
+  if (!zero_copy)
+    mring_slot_done (self->map, idx);
   self->seq = d.seq;
-  GST_LOG_OBJECT (self, "published frame %" G_GUINT64_FORMAT " in slot %u, %"
+  GST_OBJECT_LOCK (self);
+  self->frames_written++;
+  if (zero_copy)
+    self->frames_zero_copy++;
+  GST_OBJECT_UNLOCK (self);
+  GST_LOG_OBJECT (self, "published frame %" G_GUINT64_FORMAT " in slot %d, %"
       G_GSIZE_FORMAT " bytes, pts %" GST_TIME_FORMAT, d.seq, idx, size,
       GST_TIME_ARGS (d.pts));
   return GST_FLOW_OK;
+}
+
+static gboolean
+gst_mmap_sink_propose_allocation (GstBaseSink * bsink, GstQuery * query)
+{
+  GstMmapSink *self = GST_MMAP_SINK (bsink);
+  GstCaps *caps;
+  gboolean need_pool;
+
+  gst_query_parse_allocation (query, &caps, &need_pool);
+  gst_query_add_allocation_meta (query, GST_VIDEO_META_API_TYPE, NULL);
+
+  /* Offer slots of the file only for the caps the file was made for. */
+  if (!caps || !self->is_video || !self->map || self->need_file ||
+      !self->caps || !gst_caps_is_equal (caps, self->caps))
+    return TRUE;
+
+  if (!self->pool) {
+    GstStructure *config;
+    self->pool = gst_mmap_pool_new (self->map, &self->vinfo);
+    config = gst_buffer_pool_get_config (self->pool);
+    gst_buffer_pool_config_set_params (config, caps,
+        GST_VIDEO_INFO_SIZE (&self->vinfo), 0, 0);
+    gst_buffer_pool_config_add_option (config,
+        GST_BUFFER_POOL_OPTION_VIDEO_META);
+    if (!gst_buffer_pool_set_config (self->pool, config)) {
+      gst_clear_object (&self->pool);
+      return TRUE;
+    }
+  }
+  GST_DEBUG_OBJECT (self, "offering the file's slots to upstream");
+  gst_query_add_allocation_pool (query, self->pool,
+      GST_VIDEO_INFO_SIZE (&self->vinfo), 0, 0);
+  return TRUE;
+}
+
+static GstStructure *
+gst_mmap_sink_stats (GstMmapSink * self)
+{
+  GstStructure *s;
+
+  GST_OBJECT_LOCK (self);
+  s = gst_structure_new ("mmapsink-stats",
+      "frames-written", G_TYPE_UINT64, self->frames_written,
+      "frames-zero-copy", G_TYPE_UINT64, self->frames_zero_copy,
+      "frames-copied", G_TYPE_UINT64,
+      self->frames_written - self->frames_zero_copy,
+      "frames-dropped", G_TYPE_UINT64, self->frames_dropped, NULL);
+  GST_OBJECT_UNLOCK (self);
+  return s;
 }
 
 static gboolean
@@ -472,6 +564,8 @@ gst_mmap_sink_init (GstMmapSink * self)
   self->slots = DEFAULT_SLOTS;
   self->slot_size = DEFAULT_SLOT_SIZE;
   self->file_mode = DEFAULT_FILE_MODE;
+  /* The last sample would pin a slot for nothing. */
+  gst_base_sink_set_last_sample_enabled (GST_BASE_SINK (self), FALSE);
 }
 
 static void
@@ -537,6 +631,18 @@ gst_mmap_sink_class_init (GstMmapSinkClass * klass)
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
 
+  /**
+   * GstMmapSink:stats:
+   *
+   * Counters since the last start: frames-written, frames-zero-copy
+   * (rendered by upstream straight into a slot), frames-copied,
+   * frames-dropped (no free slot; should stay 0).
+   */
+  g_object_class_install_property (gobject_class, PROP_STATS,
+      g_param_spec_boxed ("stats", "Statistics",
+          "Frames written, zero-copy, copied and dropped since start",
+          GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+
   gst_element_class_add_static_pad_template (element_class, &sink_template);
   gst_element_class_set_static_metadata (element_class,
       "Memory-mapped file sink", "Sink/Video",
@@ -549,4 +655,6 @@ gst_mmap_sink_class_init (GstMmapSinkClass * klass)
   bsink_class->set_caps = GST_DEBUG_FUNCPTR (gst_mmap_sink_set_caps);
   bsink_class->render = GST_DEBUG_FUNCPTR (gst_mmap_sink_render);
   bsink_class->event = GST_DEBUG_FUNCPTR (gst_mmap_sink_event);
+  bsink_class->propose_allocation =
+      GST_DEBUG_FUNCPTR (gst_mmap_sink_propose_allocation);
 }

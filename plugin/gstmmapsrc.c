@@ -39,8 +39,11 @@
 #include "config.h"
 #endif
 
+#include <errno.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/inotify.h>
 #include <gst/video/video.h>
 
 #include "gstmmapsrc.h"
@@ -56,6 +59,8 @@ GST_DEBUG_CATEGORY_STATIC (gst_mmap_src_debug);
 /* How often a waiting reader checks that its writer is still alive, and
  * how often it looks for a writer when there is no file at all. */
 #define CHECK_INTERVAL_MS 100
+#define DEFAULT_ZERO_COPY TRUE
+#define DEFAULT_MAX_LEASES 2
 
 typedef enum
 {
@@ -93,6 +98,9 @@ enum
   PROP_IS_LIVE,
   PROP_TIMESTAMP_MODE,
   PROP_EOS_ON_WRITER_EOS,
+  PROP_ZERO_COPY,
+  PROP_MAX_LEASES,
+  PROP_STATS,
 };
 
 typedef enum
@@ -111,12 +119,22 @@ struct _GstMmapSrc
   gchar *location;
   GstMmapSrcTimestampMode timestamp_mode;
   gboolean eos_on_writer_eos;
+  gboolean zero_copy;
+  guint max_leases;
   GstCaps *caps;                /* what we negotiated downstream */
+  /* Counters, also GST_OBJECT_LOCK (the stats property reads them). */
+  guint64 frames_read;
+  guint64 frames_skipped;
+  guint64 frames_zero_copy;
+  guint64 writers_seen;
+  guint64 latency_last;         /* ns from publication to output */
+  guint64 latency_sum;
 
   /* wait_lock: `flushing`, and `map` being swapped, so that unlock() can
-   * wake a create() asleep on the file's futex or on wait_cond. */
+   * wake a create() asleep on the file's futex or in `poll`. */
   GMutex wait_lock;
-  GCond wait_cond;
+  GstPoll *poll;                /* watches the directory while no writer */
+  GstPollFD inotify;
   gboolean flushing;
   MringMap *map;
 
@@ -130,12 +148,13 @@ struct _GstMmapSrc
   GstVideoInfo file_vinfo;
   guint64 writer_id;            /* 0 before the first writer */
   guint64 next_seq;             /* 0: start at the newest frame */
+  guint64 last_publish;         /* publish_monotonic_ns of the last frame */
   gboolean discont;
   gboolean waiting_posted;
+  gboolean use_zero_copy;
+  guint lease_max;
   GstBufferPool *pool;
   gsize pool_size;
-  guint64 frames_read;
-  guint64 frames_skipped;
 };
 
 G_DEFINE_TYPE (GstMmapSrc, gst_mmap_src, GST_TYPE_PUSH_SRC);
@@ -190,6 +209,12 @@ gst_mmap_src_set_property (GObject * object, guint prop_id,
     case PROP_EOS_ON_WRITER_EOS:
       self->eos_on_writer_eos = g_value_get_boolean (value);
       break;
+    case PROP_ZERO_COPY:
+      self->zero_copy = g_value_get_boolean (value);
+      break;
+    case PROP_MAX_LEASES:
+      self->max_leases = g_value_get_uint (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -218,6 +243,25 @@ gst_mmap_src_get_property (GObject * object, guint prop_id, GValue * value,
     case PROP_EOS_ON_WRITER_EOS:
       g_value_set_boolean (value, self->eos_on_writer_eos);
       break;
+    case PROP_ZERO_COPY:
+      g_value_set_boolean (value, self->zero_copy);
+      break;
+    case PROP_MAX_LEASES:
+      g_value_set_uint (value, self->max_leases);
+      break;
+    case PROP_STATS:
+      g_value_take_boxed (value, gst_structure_new ("mmapsrc-stats",
+              "frames-read", G_TYPE_UINT64, self->frames_read,
+              "frames-skipped", G_TYPE_UINT64, self->frames_skipped,
+              "frames-zero-copy", G_TYPE_UINT64, self->frames_zero_copy,
+              "frames-copied", G_TYPE_UINT64,
+              self->frames_read - self->frames_zero_copy,
+              "writers-seen", G_TYPE_UINT64, self->writers_seen,
+              "latency-last-us", G_TYPE_DOUBLE,
+              self->latency_last / 1000.0,
+              "latency-average-us", G_TYPE_DOUBLE, self->frames_read ?
+              self->latency_sum / 1000.0 / self->frames_read : 0.0, NULL));
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -240,6 +284,9 @@ gst_mmap_src_set_map (GstMmapSrc * self, MringMap * map)
   gst_clear_caps (&self->file_caps);
 }
 
+static void gst_mmap_src_watch_dir (GstMmapSrc * self);
+static void gst_mmap_src_unwatch_dir (GstMmapSrc * self);
+
 static gboolean
 gst_mmap_src_start (GstBaseSrc * bsrc)
 {
@@ -249,6 +296,10 @@ gst_mmap_src_start (GstBaseSrc * bsrc)
   self->path = g_strdup (self->location);
   self->mode = self->timestamp_mode;
   self->follow_eos = self->eos_on_writer_eos;
+  self->use_zero_copy = self->zero_copy;
+  self->lease_max = self->max_leases;
+  self->frames_read = self->frames_skipped = self->frames_zero_copy = 0;
+  self->writers_seen = self->latency_last = self->latency_sum = 0;
   GST_OBJECT_UNLOCK (self);
 
   if (!self->path || !*self->path) {
@@ -257,12 +308,11 @@ gst_mmap_src_start (GstBaseSrc * bsrc)
     g_clear_pointer (&self->path, g_free);
     return FALSE;
   }
+  gst_mmap_src_watch_dir (self);
   self->writer_id = 0;
   self->next_seq = 0;
   self->discont = TRUE;
   self->waiting_posted = FALSE;
-  self->frames_read = 0;
-  self->frames_skipped = 0;
   return TRUE;
 }
 
@@ -272,6 +322,7 @@ gst_mmap_src_stop (GstBaseSrc * bsrc)
   GstMmapSrc *self = GST_MMAP_SRC (bsrc);
 
   gst_mmap_src_set_map (self, NULL);
+  gst_mmap_src_unwatch_dir (self);
   if (self->pool) {
     gst_buffer_pool_set_active (self->pool, FALSE);
     gst_clear_object (&self->pool);
@@ -296,7 +347,7 @@ gst_mmap_src_unlock (GstBaseSrc * bsrc)
    * read the word before we set `flushing` does not go to sleep. */
   if (self->map)
     mring_wake (self->map);
-  g_cond_broadcast (&self->wait_cond);
+  gst_poll_set_flushing (self->poll, TRUE);
   g_mutex_unlock (&self->wait_lock);
   return TRUE;
 }
@@ -308,6 +359,7 @@ gst_mmap_src_unlock_stop (GstBaseSrc * bsrc)
 
   g_mutex_lock (&self->wait_lock);
   self->flushing = FALSE;
+  gst_poll_set_flushing (self->poll, FALSE);
   g_mutex_unlock (&self->wait_lock);
   return TRUE;
 }
@@ -322,16 +374,47 @@ gst_mmap_src_flushing (GstMmapSrc * self)
   return f;
 }
 
-/* Sleeps for CHECK_INTERVAL_MS unless unlock() comes first. */
+/* Sleeps until something is created or renamed in the location's
+ * directory (inotify), CHECK_INTERVAL_MS at most, or unlock() comes. */
 static void
 gst_mmap_src_sleep (GstMmapSrc * self)
 {
-  gint64 until = g_get_monotonic_time () + CHECK_INTERVAL_MS * 1000;
+  gchar events[4096];
 
-  g_mutex_lock (&self->wait_lock);
-  while (!self->flushing && g_cond_wait_until (&self->wait_cond,
-          &self->wait_lock, until));
-  g_mutex_unlock (&self->wait_lock);
+  gst_poll_wait (self->poll, CHECK_INTERVAL_MS * GST_MSECOND);
+  if (self->inotify.fd >= 0)
+    while (read (self->inotify.fd, events, sizeof (events)) > 0);
+}
+
+static void
+gst_mmap_src_watch_dir (GstMmapSrc * self)
+{
+  gchar *dir = g_path_get_dirname (self->path);
+  int fd = inotify_init1 (IN_NONBLOCK | IN_CLOEXEC);
+
+  /* Without the watch we still look every CHECK_INTERVAL_MS. */
+  if (fd >= 0 && inotify_add_watch (fd, dir, IN_CREATE | IN_MOVED_TO) < 0) {
+    GST_INFO_OBJECT (self, "cannot watch %s: %s", dir, g_strerror (errno));
+    close (fd);
+    fd = -1;
+  }
+  g_free (dir);
+  gst_poll_fd_init (&self->inotify);
+  self->inotify.fd = fd;
+  if (fd >= 0) {
+    gst_poll_add_fd (self->poll, &self->inotify);
+    gst_poll_fd_ctl_read (self->poll, &self->inotify, TRUE);
+  }
+}
+
+static void
+gst_mmap_src_unwatch_dir (GstMmapSrc * self)
+{
+  if (self->inotify.fd >= 0) {
+    gst_poll_remove_fd (self->poll, &self->inotify);
+    close (self->inotify.fd);
+    self->inotify.fd = -1;
+  }
 }
 
 static void
@@ -377,9 +460,8 @@ gst_mmap_src_open (GstMmapSrc * self)
   caps = gst_caps_from_string (h->caps);
   if (!caps || !gst_caps_is_fixed (caps)) {
     GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ,
-        ("Could not read \"%s\".", self->path),
         ("\"%s\" has caps that are not valid fixed caps: \"%s\"", self->path,
-            h->caps));
+            h->caps), ("location: %s", self->path));
     goto fail;
   }
   self->file_is_video =
@@ -388,11 +470,11 @@ gst_mmap_src_open (GstMmapSrc * self)
   if (self->file_is_video &&
       GST_VIDEO_INFO_SIZE (&self->file_vinfo) > h->slot_capacity) {
     GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ,
-        ("Could not read \"%s\".", self->path),
         ("\"%s\": slots of %" G_GUINT64_FORMAT " bytes cannot hold frames of "
             "%" G_GSIZE_FORMAT " bytes (%s)", self->path,
             (guint64) h->slot_capacity,
-            GST_VIDEO_INFO_SIZE (&self->file_vinfo), h->caps));
+            GST_VIDEO_INFO_SIZE (&self->file_vinfo), h->caps),
+        ("location: %s", self->path));
     goto fail;
   }
 
@@ -413,7 +495,10 @@ gst_mmap_src_open (GstMmapSrc * self)
       self->next_seq = h->base_seq + 1;
     }
   } else {
-    if (self->writer_id != 0) {
+    /* A writer we waited for (or one that replaced ours): all of its
+     * frames are new to us.  Only a reader that finds a writer already
+     * running starts at its newest frame. */
+    if (self->writer_id != 0 || self->waiting_posted) {
       self->next_seq = h->base_seq + 1;
       self->discont = TRUE;
     }
@@ -426,7 +511,13 @@ gst_mmap_src_open (GstMmapSrc * self)
                 "pid", G_TYPE_UINT, h->writer_pid, "caps", GST_TYPE_CAPS,
                 caps, NULL)));
     self->writer_id = h->writer_id;
+    GST_OBJECT_LOCK (self);
+    self->writers_seen++;
+    GST_OBJECT_UNLOCK (self);
   }
+  if (self->use_zero_copy && !mring_reader_register (m))
+    GST_INFO_OBJECT (self, "no reader entry in %s (read-only, or table "
+        "full): copying frames", self->path);
   self->waiting_posted = FALSE;
   return STEP_AGAIN;
 
@@ -467,6 +558,7 @@ gst_mmap_src_stamp (GstMmapSrc * self, GstBuffer * buf, const MmapSlotDesc * d)
 {
   GstClockTime pts = d->pts, dts = d->dts;
 
+  self->last_publish = d->publish_monotonic_ns;
   switch (self->mode) {
     case GST_MMAP_SRC_TIMESTAMP_WRITER:
       break;
@@ -555,8 +647,28 @@ gst_mmap_src_alloc (GstMmapSrc * self, gsize size)
 
 /* Copies frame `seq` out of the ring.  STEP_AGAIN: lost (overwritten
  * while we looked). */
+typedef struct
+{
+  MringMap *map;
+  guint idx;
+} LeaseRef;
+
+/* Downstream is done with a zero-copy buffer: the slot is the writer's
+ * again. */
+static void
+lease_ref_free (gpointer data)
+{
+  LeaseRef *ref = data;
+
+  mring_unlease (ref->map, ref->idx);
+  g_atomic_int_add (&ref->map->leases_out, -1);
+  mring_map_unref (ref->map);
+  g_free (ref);
+}
+
 static Step
-gst_mmap_src_read (GstMmapSrc * self, guint64 seq, GstBuffer ** outbuf)
+gst_mmap_src_read (GstMmapSrc * self, guint64 seq, GstBuffer ** outbuf,
+    gboolean * zero_copy)
 {
   MringMap *m = self->map;
   MmapSlotDesc d;
@@ -579,12 +691,30 @@ gst_mmap_src_read (GstMmapSrc * self, guint64 seq, GstBuffer ** outbuf)
         m->hdr.slot_count / 2)
       return STEP_AGAIN;
     GST_ELEMENT_ERROR (self, STREAM, DECODE,
-        ("Invalid frame in \"%s\".", self->path),
         ("\"%s\": frame %" G_GUINT64_FORMAT " has a size or plane layout "
             "outside its slot (size %" G_GUINT64_FORMAT ", capacity %"
             G_GUINT64_FORMAT ")", self->path, seq, (guint64) d.size,
-            (guint64) m->hdr.slot_capacity));
+            (guint64) m->hdr.slot_capacity), ("location: %s", self->path));
     return STEP_ERROR;
+  }
+
+  if (self->use_zero_copy && is_default && m->reader_idx >= 0 &&
+      (guint) g_atomic_int_get (&m->leases_out) < self->lease_max &&
+      mring_lease (m, idx, lock)) {
+    LeaseRef *ref = g_new (LeaseRef, 1);
+
+    g_atomic_int_inc (&m->leases_out);
+    ref->map = mring_map_ref (m);
+    ref->idx = idx;
+    buf = gst_buffer_new ();
+    gst_buffer_append_memory (buf,
+        gst_memory_new_wrapped (GST_MEMORY_FLAG_READONLY,
+            mring_slot_data (m, idx), d.size, 0, d.size, ref,
+            lease_ref_free));
+    gst_mmap_src_stamp (self, buf, &d);
+    *outbuf = buf;
+    *zero_copy = TRUE;
+    return STEP_FRAME;
   }
 
   buf = gst_mmap_src_alloc (self, d.size);
@@ -665,6 +795,7 @@ gst_mmap_src_step (GstMmapSrc * self, GstBuffer ** outbuf)
   const MmapFileHeader *h;
   guint64 w;
   guint32 f, state;
+  gboolean zero_copy = FALSE;
   Step s;
 
   if (!m)
@@ -684,9 +815,9 @@ gst_mmap_src_step (GstMmapSrc * self, GstBuffer ** outbuf)
   w = mring_write_seq (m);
   if (w < h->base_seq) {
     GST_ELEMENT_ERROR (self, STREAM, DECODE,
-        ("Invalid file \"%s\".", self->path),
         ("\"%s\": write_seq %" G_GUINT64_FORMAT " went below base_seq %"
-            G_GUINT64_FORMAT, self->path, w, (guint64) h->base_seq));
+            G_GUINT64_FORMAT, self->path, w, (guint64) h->base_seq),
+        ("location: %s", self->path));
     return STEP_ERROR;
   }
   if (self->next_seq == 0)
@@ -698,15 +829,19 @@ gst_mmap_src_step (GstMmapSrc * self, GstBuffer ** outbuf)
       guint64 lost = w - self->next_seq;
       GST_DEBUG_OBJECT (self, "%" G_GUINT64_FORMAT " frames behind the "
           "writer, skipping to frame %" G_GUINT64_FORMAT, lost, w);
+      GST_OBJECT_LOCK (self);
       self->frames_skipped += lost;
+      GST_OBJECT_UNLOCK (self);
       self->next_seq = w;
       self->discont = TRUE;
     }
-    s = gst_mmap_src_read (self, self->next_seq, outbuf);
+    s = gst_mmap_src_read (self, self->next_seq, outbuf, &zero_copy);
     if (s == STEP_AGAIN) {
       GST_DEBUG_OBJECT (self, "frame %" G_GUINT64_FORMAT " was overwritten "
           "while read", self->next_seq);
+      GST_OBJECT_LOCK (self);
       self->frames_skipped++;
+      GST_OBJECT_UNLOCK (self);
       self->next_seq++;
       self->discont = TRUE;
       return STEP_AGAIN;
@@ -723,7 +858,13 @@ gst_mmap_src_step (GstMmapSrc * self, GstBuffer ** outbuf)
       self->discont = FALSE;
     }
     self->next_seq++;
+    GST_OBJECT_LOCK (self);
     self->frames_read++;
+    if (zero_copy)
+      self->frames_zero_copy++;
+    self->latency_last = monotonic_ns () - self->last_publish;
+    self->latency_sum += self->latency_last;
+    GST_OBJECT_UNLOCK (self);
     return STEP_FRAME;
   }
 
@@ -859,7 +1000,7 @@ gst_mmap_src_finalize (GObject * object)
 
   g_free (self->location);
   g_mutex_clear (&self->wait_lock);
-  g_cond_clear (&self->wait_cond);
+  gst_poll_free (self->poll);
   G_OBJECT_CLASS (gst_mmap_src_parent_class)->finalize (object);
 }
 
@@ -869,8 +1010,11 @@ gst_mmap_src_init (GstMmapSrc * self)
   self->location = g_strdup (DEFAULT_LOCATION);
   self->timestamp_mode = DEFAULT_TIMESTAMP_MODE;
   self->eos_on_writer_eos = DEFAULT_EOS_ON_WRITER_EOS;
+  self->zero_copy = DEFAULT_ZERO_COPY;
+  self->max_leases = DEFAULT_MAX_LEASES;
   g_mutex_init (&self->wait_lock);
-  g_cond_init (&self->wait_cond);
+  self->poll = gst_poll_new (TRUE);
+  gst_poll_fd_init (&self->inotify);
   gst_base_src_set_format (GST_BASE_SRC (self), GST_FORMAT_TIME);
   gst_base_src_set_live (GST_BASE_SRC (self), DEFAULT_IS_LIVE);
 }
@@ -937,6 +1081,47 @@ gst_mmap_src_class_init (GstMmapSrcClass * klass)
           "for the next writer)", DEFAULT_EOS_ON_WRITER_EOS,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
+
+  /**
+   * GstMmapSrc:zero-copy:
+   *
+   * Hand downstream read-only buffers that wrap the writer's slots
+   * instead of copies.  The slot is leased in the file's reader table
+   * until downstream frees the buffer; the writer never rewrites a leased
+   * slot, and a reader that dies loses its leases.  When no lease can be
+   * had (the writer's lease limit, max-leases, a read-only file) frames
+   * are copied.
+   */
+  g_object_class_install_property (gobject_class, PROP_ZERO_COPY,
+      g_param_spec_boolean ("zero-copy", "Zero copy",
+          "Output buffers that wrap the shared file's memory (else copy)",
+          DEFAULT_ZERO_COPY, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  /**
+   * GstMmapSrc:max-leases:
+   *
+   * Most zero-copy buffers this reader has downstream at once; frames
+   * beyond are copied.
+   */
+  g_object_class_install_property (gobject_class, PROP_MAX_LEASES,
+      g_param_spec_uint ("max-leases", "Max leases",
+          "Most zero-copy buffers downstream at once (more are copied)",
+          1, MMAP_SLOTS_MAX, DEFAULT_MAX_LEASES,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  /**
+   * GstMmapSrc:stats:
+   *
+   * Counters since the last start: frames-read, frames-skipped (lost
+   * because this reader fell behind or the writer lapped it),
+   * frames-zero-copy, frames-copied, writers-seen, and the latency from
+   * the writer's publication to output, last and average, in
+   * microseconds.
+   */
+  g_object_class_install_property (gobject_class, PROP_STATS,
+      g_param_spec_boxed ("stats", "Statistics",
+          "Frames read, skipped, zero-copy and copied, writers seen, latency",
+          GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 
   gst_element_class_add_static_pad_template (element_class, &src_template);
   gst_element_class_set_static_metadata (element_class,

@@ -95,6 +95,7 @@ mring_map_unref (MringMap * m)
   if (m->fd >= 0)
     close (m->fd);
   g_free (m->path);
+  g_mutex_clear (&m->wlock);
   g_free (m);
 }
 
@@ -104,6 +105,8 @@ map_new (int fd, const gchar * path)
   MringMap *m = g_new0 (MringMap, 1);
   m->fd = fd;
   m->refcount = 1;
+  m->reader_idx = -1;
+  g_mutex_init (&m->wlock);
   m->path = g_strdup (path);
   return m;
 }
@@ -159,6 +162,12 @@ validate_header (const MmapFileHeader * h, guint64 real_size,
         ", %u slots of %" G_GUINT64_FORMAT " bytes, file %" G_GUINT64_FORMAT
         " bytes)", path, (guint64) h->slot_data_offset, h->slot_count,
         (guint64) h->slot_stride, (guint64) h->file_size);
+    return FALSE;
+  }
+  if (h->lease_limit >= h->slot_count) {
+    g_set_error (err, MRING_ERROR, MRING_ERROR_INVALID,
+        "\"%s\" has an invalid lease limit %u for %u slots", path,
+        h->lease_limit, h->slot_count);
     return FALSE;
   }
   if (h->caps_length >= MMAP_CAPS_MAX || h->caps[h->caps_length] != '\0'
@@ -237,7 +246,7 @@ mring_state (MringMap * m)
 guint64
 mring_write_seq (MringMap * m)
 {
-  /* Pairs with the release store in mring_write_end: the slot and the
+  /* Pairs with the release store in mring_slot_publish: the slot and the
    * slot_log entry of every frame <= the value read are visible. */
   return __atomic_load_n (&HDR (m)->write_seq, __ATOMIC_ACQUIRE);
 }
@@ -283,7 +292,7 @@ mring_read_begin (MringMap * m, guint64 seq, MmapSlotDesc * d, guint * idx,
   if (i >= m->hdr.slot_count)
     return MRING_READ_INVALID;
   s = slot_desc (m, i);
-  /* Pairs with the release store that made the lock even in write_end. */
+  /* Pairs with the release store that made the lock even in slot_store_even. */
   l1 = __atomic_load_n (&s->lock, __ATOMIC_ACQUIRE);
   if (l1 & 1)
     return MRING_READ_LOST;
@@ -561,6 +570,7 @@ mring_create (const gchar * path, const MringParams * p,
   h->base_seq = p->base_seq;
   h->created_realtime_ns = now_ns (CLOCK_REALTIME);
   h->write_seq = p->base_seq;
+  h->lease_limit = MIN (p->lease_limit, p->slot_count - 1);
   h->state = MMAP_STATE_RUNNING;
   memcpy (h->caps, p->caps, caps_len + 1);
   memcpy (&m->hdr, h, sizeof (m->hdr));
@@ -605,29 +615,130 @@ out:
   return m;
 }
 
-guint
-mring_write_begin (MringMap * m, guint64 seq)
+static MmapReaderEntry *
+reader_entry (MringMap * m, guint i)
 {
-  guint idx = seq % m->hdr.slot_count;
-  MmapSlotDesc *s = slot_desc (m, idx);
-
-  /* Odd: readers that look now, or re-check after copying, drop it. The
-   * release fence keeps the payload writes after the odd store. */
-  __atomic_add_fetch (&s->lock, 1, __ATOMIC_SEQ_CST);
-  __atomic_thread_fence (__ATOMIC_RELEASE);
-  return idx;
+  return (MmapReaderEntry *) (m->base + MMAP_READER_TABLE_OFFSET +
+      (gsize) i * MMAP_READER_ENTRY_SIZE);
 }
 
-void
-mring_write_end (MringMap * m, guint idx, const MmapSlotDesc * d)
+static off_t
+reader_entry_offset (guint i)
+{
+  return MMAP_READER_TABLE_OFFSET + (off_t) i * MMAP_READER_ENTRY_SIZE;
+}
+
+/* Drops the leases of readers whose entry lock the kernel released (the
+ * reader died): they can never give them back themselves. */
+static void
+reclaim_dead_readers (MringMap * m)
 {
   MmapFileHeader *h = HDR (m);
-  MmapSlotDesc *s = slot_desc (m, idx);
+  guint i;
+
+  for (i = 0; i < m->hdr.reader_count; i++) {
+    MmapReaderEntry *e = reader_entry (m, i);
+    guint64 leases;
+
+    if (__atomic_load_n (&e->reader_id, __ATOMIC_RELAXED) == 0)
+      continue;
+    if (ofd_locked_by_other (m->fd, reader_entry_offset (i),
+            MMAP_READER_ENTRY_SIZE))
+      continue;
+    leases = __atomic_exchange_n (&e->leases, 0, __ATOMIC_SEQ_CST);
+    if (leases)
+      __atomic_sub_fetch (&h->leases_held, __builtin_popcountll (leases),
+          __ATOMIC_SEQ_CST);
+    __atomic_store_n (&e->reader_id, 0, __ATOMIC_RELAXED);
+  }
+}
+
+static guint64
+leased_slots (MringMap * m)
+{
+  guint64 mask = 0;
+  guint i;
+
+  /* seq_cst pairs with the reader's seq_cst lease (see mmapformat.h). */
+  for (i = 0; i < m->hdr.reader_count; i++) {
+    MmapReaderEntry *e = reader_entry (m, i);
+    if (__atomic_load_n (&e->reader_id, __ATOMIC_RELAXED) != 0)
+      mask |= __atomic_load_n (&e->leases, __ATOMIC_SEQ_CST);
+  }
+  return mask;
+}
+
+gint
+mring_slot_acquire (MringMap * m)
+{
+  guint n = m->hdr.slot_count, i;
+  guint64 excluded;
+  gint ret = -1;
+
+  g_mutex_lock (&m->wlock);
+  if (++m->since_reclaim >= 64) {
+    m->since_reclaim = 0;
+    reclaim_dead_readers (m);
+  }
+  excluded = m->busy | leased_slots (m);
+  for (;;) {
+    MmapSlotDesc *s;
+    gint best = -1;
+
+    for (i = 0; i < n; i++) {
+      if (excluded & (G_GUINT64_CONSTANT (1) << i))
+        continue;
+      if (best < 0 || m->slot_seq[i] < m->slot_seq[best])
+        best = i;
+    }
+    if (best < 0) {
+      if (m->since_reclaim == 0)
+        break;
+      /* Every slot is taken: perhaps by a reader that died. */
+      m->since_reclaim = 0;
+      reclaim_dead_readers (m);
+      excluded = m->busy | leased_slots (m);
+      continue;
+    }
+    s = slot_desc (m, best);
+    /* Odd, seq_cst: a reader leasing now either sees this or we see its
+     * lease just below. */
+    __atomic_add_fetch (&s->lock, 1, __ATOMIC_SEQ_CST);
+    if (leased_slots (m) & (G_GUINT64_CONSTANT (1) << best)) {
+      /* Back to even: content unchanged, the reader's lease stands. */
+      __atomic_add_fetch (&s->lock, 1, __ATOMIC_RELEASE);
+      excluded |= G_GUINT64_CONSTANT (1) << best;
+      continue;
+    }
+    /* The payload writes that follow must not move above the odd store. */
+    __atomic_thread_fence (__ATOMIC_RELEASE);
+    m->busy |= G_GUINT64_CONSTANT (1) << best;
+    ret = best;
+    break;
+  }
+  g_mutex_unlock (&m->wlock);
+  return ret;
+}
+
+static void
+slot_store_even (MmapSlotDesc * s, const MmapSlotDesc * d)
+{
   guint64 lock = s->lock;
 
   memcpy ((guint8 *) s + 8, (const guint8 *) d + 8, sizeof (*s) - 8);
   /* Even again; release pairs with the reader's acquire of the lock. */
   __atomic_store_n (&s->lock, lock + 1, __ATOMIC_RELEASE);
+}
+
+void
+mring_slot_publish (MringMap * m, guint idx, const MmapSlotDesc * d)
+{
+  MmapFileHeader *h = HDR (m);
+
+  slot_store_even (slot_desc (m, idx), d);
+  g_mutex_lock (&m->wlock);
+  m->slot_seq[idx] = d->seq;
+  g_mutex_unlock (&m->wlock);
   __atomic_store_n (&h->slot_log[d->seq % MMAP_SLOT_LOG], idx,
       __ATOMIC_RELAXED);
   __atomic_store_n (&h->eos, 0, __ATOMIC_RELAXED);
@@ -637,6 +748,101 @@ mring_write_end (MringMap * m, guint idx, const MmapSlotDesc * d)
   /* seq_cst pairs with the reader's increment of waiters (mring_wait). */
   if (__atomic_load_n (&h->waiters, __ATOMIC_SEQ_CST) != 0)
     futex_op (&h->futex, FUTEX_WAKE, INT_MAX, NULL);
+}
+
+void
+mring_slot_abandon (MringMap * m, guint idx)
+{
+  MmapSlotDesc empty = { 0 };
+
+  slot_store_even (slot_desc (m, idx), &empty);
+  g_mutex_lock (&m->wlock);
+  m->slot_seq[idx] = 0;
+  g_mutex_unlock (&m->wlock);
+  mring_slot_done (m, idx);
+}
+
+void
+mring_slot_done (MringMap * m, guint idx)
+{
+  g_mutex_lock (&m->wlock);
+  m->busy &= ~(G_GUINT64_CONSTANT (1) << idx);
+  g_mutex_unlock (&m->wlock);
+}
+
+gboolean
+mring_reader_register (MringMap * m)
+{
+  MmapFileHeader *h = HDR (m);
+  guint i;
+
+  if (m->reader_idx >= 0)
+    return TRUE;
+  if (!m->writable || m->hdr.lease_limit == 0)
+    return FALSE;
+  for (i = 0; i < m->hdr.reader_count; i++) {
+    MmapReaderEntry *e = reader_entry (m, i);
+    guint64 stale, id;
+
+    if (ofd_lock (m->fd, F_WRLCK, reader_entry_offset (i),
+            MMAP_READER_ENTRY_SIZE) < 0)
+      continue;
+    /* A dead reader's leases the writer has not reclaimed yet. */
+    stale = __atomic_exchange_n (&e->leases, 0, __ATOMIC_SEQ_CST);
+    if (stale)
+      __atomic_sub_fetch (&h->leases_held, __builtin_popcountll (stale),
+          __ATOMIC_SEQ_CST);
+    id = ((guint64) g_random_int () << 32) | g_random_int () | 1;
+    e->pid = getpid ();
+    __atomic_store_n (&e->reader_id, id, __ATOMIC_SEQ_CST);
+    m->reader_idx = i;
+    return TRUE;
+  }
+  return FALSE;
+}
+
+gboolean
+mring_lease (MringMap * m, guint idx, guint64 lock)
+{
+  MmapFileHeader *h = HDR (m);
+  MmapReaderEntry *e;
+  MmapSlotDesc *s = slot_desc (m, idx);
+  guint64 bit = G_GUINT64_CONSTANT (1) << idx;
+  guint32 held, limit = m->hdr.lease_limit;
+
+  if (m->reader_idx < 0)
+    return FALSE;
+  e = reader_entry (m, m->reader_idx);
+  held = __atomic_load_n (&h->leases_held, __ATOMIC_RELAXED);
+  do {
+    if (held >= limit)
+      return FALSE;
+  } while (!__atomic_compare_exchange_n (&h->leases_held, &held, held + 1,
+          TRUE, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED));
+  if (__atomic_fetch_or (&e->leases, bit, __ATOMIC_SEQ_CST) & bit) {
+    /* Already ours (cannot happen for distinct frames): keep one unit. */
+    __atomic_sub_fetch (&h->leases_held, 1, __ATOMIC_SEQ_CST);
+    return FALSE;
+  }
+  /* seq_cst pairs with the writer's odd store then lease scan. */
+  if (__atomic_load_n (&s->lock, __ATOMIC_SEQ_CST) != lock) {
+    mring_unlease (m, idx);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+void
+mring_unlease (MringMap * m, guint idx)
+{
+  MmapFileHeader *h = HDR (m);
+  MmapReaderEntry *e = reader_entry (m, m->reader_idx);
+  guint64 bit = G_GUINT64_CONSTANT (1) << idx;
+
+  /* Release: everything downstream read from the slot happens before the
+   * writer, which loads leases seq_cst, can see it free. */
+  if (__atomic_fetch_and (&e->leases, ~bit, __ATOMIC_SEQ_CST) & bit)
+    __atomic_sub_fetch (&h->leases_held, 1, __ATOMIC_SEQ_CST);
 }
 
 void

@@ -45,6 +45,18 @@ typedef struct {
   gchar *path;
   MmapFileHeader hdr;           /* validated copy of the immutable fields */
   volatile gint refcount;
+
+  /* Writer only, under wlock (upstream threads acquire slots while the
+   * streaming thread publishes). */
+  GMutex wlock;
+  guint64 busy;                 /* slots the writer has handed out */
+  guint64 slot_seq[MMAP_SLOTS_MAX];     /* frame each slot holds */
+  guint since_reclaim;
+
+  /* Reader only: our entry in the reader table, or -1, and how many
+   * leases we hold (atomic: released from downstream threads). */
+  gint reader_idx;
+  gint leases_out;
 } MringMap;
 
 /* What a writer asks for when it creates a file. */
@@ -56,6 +68,7 @@ typedef struct {
   guint64 writer_id;
   guint64 base_seq;
   guint mode;                   /* permission bits of the new file */
+  guint lease_limit;            /* < slot_count */
 } MringParams;
 
 typedef enum {
@@ -80,12 +93,19 @@ gboolean mring_claim (const gchar * path, MringMap ** stale, GError ** err);
 MringMap *mring_create (const gchar * path, const MringParams * p,
     MringMap * replacing, GError ** err);
 
-/* Starts writing frame `seq`: returns the slot index, its lock made odd. */
-guint mring_write_begin (MringMap * m, guint64 seq);
+/* Hands out the least recently published slot that no reader leases and
+ * the writer does not hold, its lock made odd (its old frame is gone).
+ * -1 if there is none. */
+gint mring_slot_acquire (MringMap * m);
 guint8 *mring_slot_data (MringMap * m, guint idx);
 /* Fills the slot's descriptor from *d (lock ignored), publishes frame
- * d->seq and wakes the readers that wait. */
-void mring_write_end (MringMap * m, guint idx, const MmapSlotDesc * d);
+ * d->seq, which must be the last one + 1, and wakes the readers that
+ * wait.  The slot stays the writer's until mring_slot_done. */
+void mring_slot_publish (MringMap * m, guint idx, const MmapSlotDesc * d);
+/* Gives up an acquired slot without publishing it. */
+void mring_slot_abandon (MringMap * m, guint idx);
+/* The writer no longer touches the slot: it may be handed out again. */
+void mring_slot_done (MringMap * m, guint idx);
 void mring_set_eos (MringMap * m);
 void mring_set_latency (MringMap * m, guint64 latency_ns);
 /* Leaves the file to the readers: state GONE (or REPLACED), readers woken,
@@ -109,6 +129,15 @@ gboolean mring_path_changed (MringMap * m);
 MringReadResult mring_read_begin (MringMap * m, guint64 seq, MmapSlotDesc * d,
     guint * idx, guint64 * lock);
 gboolean mring_read_end (MringMap * m, guint idx, guint64 lock);
+
+/* Zero-copy reading.  mring_reader_register takes an entry in the reader
+ * table (FALSE: none free, or a read-only mapping); mring_lease then pins
+ * the slot read by mring_read_begin (lock as it returned) until
+ * mring_unlease.  FALSE: the writer's lease limit is reached, or the slot
+ * moved on; copy instead. */
+gboolean mring_reader_register (MringMap * m);
+gboolean mring_lease (MringMap * m, guint idx, guint64 lock);
+void mring_unlease (MringMap * m, guint idx);
 
 /* Waits until the futex word moves away from `seen` (a value read with
  * mring_futex before checking write_seq), at most timeout_ms. */
