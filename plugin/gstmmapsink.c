@@ -381,7 +381,11 @@ gst_mmap_sink_render (GstBaseSink * bsink, GstBuffer * buf)
         ("Received a buffer before caps"));
     return GST_FLOW_NOT_NEGOTIATED;
   }
-  if (!self->map || self->need_file || (!self->is_video &&
+  if (self->map && mring_broken (self->map))
+    GST_WARNING_OBJECT (self, "%s was truncated by someone else, making a "
+        "new file", self->path);
+  if (!self->map || self->need_file || mring_broken (self->map) ||
+      (!self->is_video &&
           size > self->map->hdr.slot_capacity)) {
     guint64 want = self->is_video ? GST_VIDEO_INFO_SIZE (&self->vinfo) :
         MAX (size * 2, MIN_VARIABLE_SLOT);

@@ -802,6 +802,15 @@ gst_mmap_src_step (GstMmapSrc * self, GstBuffer ** outbuf)
     return gst_mmap_src_open (self);
   h = &m->hdr;
 
+  if (mring_broken (m)) {
+    /* Truncated under us (the SIGBUS guard caught it): whatever is at the
+     * location now gets validated afresh. */
+    GST_WARNING_OBJECT (self, "%s was truncated while mapped, reopening",
+        self->path);
+    gst_mmap_src_set_map (self, NULL);
+    return STEP_AGAIN;
+  }
+
   if (!self->writer_usable) {
     /* A leftover of a writer that stopped or died: a new writer marks it
      * REPLACED and wakes us; the timeout covers one that does not. */

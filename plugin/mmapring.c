@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <linux/futex.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,6 +79,94 @@ ofd_locked_by_other (int fd, off_t start, off_t len)
   return fl.l_type != F_UNLCK;
 }
 
+/* SIGBUS guard.  Touching a page of a shared mapping beyond the end of
+ * its file raises SIGBUS, and anyone with write access to the file can
+ * truncate it.  As wl_shm servers do, the handler below maps anonymous
+ * memory over the rest of the mapping when the fault is inside one of
+ * ours, flags the map broken, and lets the access go on: readers then
+ * discard the frame and reopen.  Faults elsewhere go to the previous
+ * handler, or to the default action.  The table is read in the handler,
+ * so it holds only plain words published with atomics. */
+#define GUARD_ENTRIES 256
+typedef struct
+{
+  gint claimed;
+  gsize size;
+  volatile gint *broken;
+  guint8 *base;                 /* published last, cleared first */
+} GuardEntry;
+static GuardEntry guard_table[GUARD_ENTRIES];
+static struct sigaction guard_old;
+
+static void
+guard_handler (int sig, siginfo_t * si, void *uc)
+{
+  guint8 *addr = si->si_addr;
+  guint i;
+
+  for (i = 0; i < GUARD_ENTRIES; i++) {
+    guint8 *b = __atomic_load_n (&guard_table[i].base, __ATOMIC_ACQUIRE);
+    if (b && addr >= b && addr < b + guard_table[i].size) {
+      guint8 *page = (guint8 *) ((guintptr) addr & ~(guintptr) 4095);
+      mmap (page, b + guard_table[i].size - page, PROT_READ | PROT_WRITE,
+          MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      __atomic_store_n (guard_table[i].broken, 1, __ATOMIC_RELAXED);
+      return;
+    }
+  }
+  if ((guard_old.sa_flags & SA_SIGINFO) && guard_old.sa_sigaction) {
+    guard_old.sa_sigaction (sig, si, uc);
+  } else if (guard_old.sa_handler == SIG_DFL ||
+      guard_old.sa_handler == SIG_IGN) {
+    /* Returning re-executes the access, which now gets the default. */
+    sigaction (SIGBUS, &guard_old, NULL);
+  } else {
+    guard_old.sa_handler (sig);
+  }
+}
+
+static void
+guard_add (MringMap * m)
+{
+  static gsize installed = 0;
+  guint i;
+
+  if (g_once_init_enter (&installed)) {
+    struct sigaction sa = { 0 };
+    sa.sa_sigaction = guard_handler;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+    sigemptyset (&sa.sa_mask);
+    sigaction (SIGBUS, &sa, &guard_old);
+    g_once_init_leave (&installed, 1);
+  }
+  m->guard = -1;
+  for (i = 0; i < GUARD_ENTRIES; i++) {
+    if (g_atomic_int_compare_and_exchange (&guard_table[i].claimed, 0, 1)) {
+      guard_table[i].size = m->size;
+      guard_table[i].broken = &m->broken;
+      __atomic_store_n (&guard_table[i].base, m->base, __ATOMIC_RELEASE);
+      m->guard = i;
+      return;
+    }
+  }
+}
+
+static void
+guard_remove (MringMap * m)
+{
+  if (m->guard < 0)
+    return;
+  __atomic_store_n (&guard_table[m->guard].base, NULL, __ATOMIC_RELEASE);
+  g_atomic_int_set (&guard_table[m->guard].claimed, 0);
+  m->guard = -1;
+}
+
+gboolean
+mring_broken (MringMap * m)
+{
+  return __atomic_load_n (&m->broken, __ATOMIC_RELAXED) != 0;
+}
+
 MringMap *
 mring_map_ref (MringMap * m)
 {
@@ -90,8 +179,10 @@ mring_map_unref (MringMap * m)
 {
   if (!m || !g_atomic_int_dec_and_test (&m->refcount))
     return;
-  if (m->base)
+  if (m->base) {
+    guard_remove (m);
     munmap (m->base, m->size);
+  }
   if (m->fd >= 0)
     close (m->fd);
   g_free (m->path);
@@ -106,6 +197,7 @@ map_new (int fd, const gchar * path)
   m->fd = fd;
   m->refcount = 1;
   m->reader_idx = -1;
+  m->guard = -1;
   g_mutex_init (&m->wlock);
   m->path = g_strdup (path);
   return m;
@@ -227,6 +319,7 @@ mring_open (const gchar * path, GError ** err)
     mring_map_unref (m);
     return NULL;
   }
+  guard_add (m);
   memcpy (&m->hdr, m->base, sizeof (m->hdr));
   /* Only little-endian hosts are supported (the format is LE). */
   G_STATIC_ASSERT (G_BYTE_ORDER == G_LITTLE_ENDIAN);
@@ -321,7 +414,8 @@ mring_read_end (MringMap * m, guint idx, guint64 lock)
   /* Orders the payload copy before the re-check: a writer that started
    * rewriting the slot meanwhile has changed the lock. */
   __atomic_thread_fence (__ATOMIC_ACQUIRE);
-  return __atomic_load_n (&slot_desc (m, idx)->lock, __ATOMIC_RELAXED) == lock;
+  return __atomic_load_n (&slot_desc (m, idx)->lock, __ATOMIC_RELAXED) == lock
+      && !mring_broken (m);
 }
 
 guint32
@@ -547,6 +641,7 @@ mring_create (const gchar * path, const MringParams * p,
         "Could not map \"%s\": %s", tmp, g_strerror (e));
     goto fail;
   }
+  guard_add (m);
 
   /* The file is private until it gets its name: plain stores suffice. */
   h = HDR (m);

@@ -45,6 +45,10 @@ typedef struct {
   gchar *path;
   MmapFileHeader hdr;           /* validated copy of the immutable fields */
   volatile gint refcount;
+  /* Set (from the SIGBUS handler) when the file was truncated under the
+   * mapping: the rest of the mapping is now anonymous zero pages. */
+  volatile gint broken;
+  gint guard;                   /* our entry in the SIGBUS guard table */
 
   /* Writer only, under wlock (upstream threads acquire slots while the
    * streaming thread publishes). */
@@ -78,6 +82,8 @@ typedef enum {
 } MringReadResult;
 
 MringMap *mring_map_ref (MringMap * m);
+/* TRUE when the file was truncated under us (see `broken`). */
+gboolean mring_broken (MringMap * m);
 void mring_map_unref (MringMap * m);
 
 /* --- writer --- */

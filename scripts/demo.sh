@@ -38,8 +38,10 @@ say "setup: checking packages and building (scripts/setup.sh)"
 ./scripts/setup.sh
 
 export GST_PLUGIN_PATH="$REPO_ROOT/build/plugin${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
+# (Not gst-inspect-1.0 --exists: it also wants the plugin's version to be at
+# least GStreamer's own, and ours is 0.x.)
 for element in mmapsink mmapsrc; do
-  gst-inspect-1.0 --exists "$element" \
+  gst-inspect-1.0 "$element" >/dev/null 2>&1 \
     || die "GStreamer cannot find $element in $REPO_ROOT/build/plugin (did the build produce libgstmmap.so?)"
 done
 
@@ -79,6 +81,7 @@ stop_process() {
   wait_gone "$pid" 3 || true
 }
 
+# shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
   local pid
   for pid in "$reader_pid" "$writer_pid"; do
@@ -149,10 +152,11 @@ while [ "$interrupted" -eq 0 ]; do
 done
 
 status=0
+reader_rc=""
 if ! kill -0 "$reader_pid" 2>/dev/null; then
-  wait "$reader_pid" && rc=0 || rc=$?
-  echo "demo.sh: the reader ended (exit code $rc)"
-  [ "$rc" -eq 0 ] || status=1
+  wait "$reader_pid" && reader_rc=0 || reader_rc=$?
+  echo "demo.sh: the reader ended (exit code $reader_rc)"
+  [ "$reader_rc" -eq 0 ] || status=1
 fi
 if ! kill -0 "$writer_pid" 2>/dev/null; then
   wait "$writer_pid" && rc=0 || rc=$?
@@ -166,7 +170,7 @@ wait "$writer_pid" && writer_rc=0 || writer_rc=$?
 echo "demo.sh: writer exit code $writer_rc"
 [ "$writer_rc" -eq 0 ] || status=1
 
-if kill -0 "$reader_pid" 2>/dev/null; then
+if [ -z "$reader_rc" ]; then
   say "waiting for the reader to end on the writer's EOS (eos-on-writer-eos=true)"
   if wait_gone "$reader_pid" 5; then
     wait "$reader_pid" && reader_rc=0 || reader_rc=$?

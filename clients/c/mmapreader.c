@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <linux/futex.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,6 +27,9 @@
 #define PATH_POLL_NS (10 * 1000000LL)
 /* Sleep between polls when the futex cannot be used. */
 #define SPIN_POLL_NS (1 * 1000000LL)
+/* Further copies of a slot whose lock was odd or moved, before giving the
+ * frame up for lost. */
+#define READ_RETRIES 3
 
 typedef struct {
   int fd;                       /* -1: none */
@@ -412,8 +416,9 @@ read_slot (MmapReader * r, uint64_t s, MmapSlotDesc * desc)
       __ATOMIC_RELAXED);
   const uint8_t *d;
   const uint64_t *lock;
-  const char *bad;
+  const char *bad = NULL;
   uint64_t l1, l2;
+  int attempt;
 
   if (i >= r->cur.slot_count) {
     set_error (r, "invalid gst-mmap file: slot_log names slot %u of %u",
@@ -423,22 +428,32 @@ read_slot (MmapReader * r, uint64_t s, MmapSlotDesc * desc)
   d = r->cur.map + r->cur.slot_desc_offset + (uint64_t) i * MMAP_SLOT_DESC_SIZE;
   lock = (const uint64_t *) d;
 
-  l1 = __atomic_load_n (lock, __ATOMIC_ACQUIRE);
-  if (l1 & 1)
-    return SLOT_LOST;           /* being rewritten with a newer frame */
-  memcpy (desc, d, sizeof *desc);
-  if (desc->seq != s)
-    return SLOT_LOST;
-  /* The copy may be torn; only a copy that the lock confirms is worth
-   * calling the file broken for. */
-  bad = check_desc (desc, r->cur.slot_capacity);
-  if (!bad)
-    memcpy (r->buf, r->cur.map + r->cur.slot_data_offset
-        + (uint64_t) i * r->cur.slot_stride, desc->size);
-  __atomic_thread_fence (__ATOMIC_ACQUIRE);
-  l2 = __atomic_load_n (lock, __ATOMIC_RELAXED);
-  if (l1 != l2)
-    return SLOT_LOST;
+  for (attempt = 0;; attempt++) {
+    if (attempt > 0) {
+      /* An odd or moved lock does not always mean a new frame: a writer
+       * may make the lock odd, find the slot leased and make it even
+       * again untouched.  Only seq != s proves the frame gone. */
+      if (attempt > READ_RETRIES)
+        return SLOT_LOST;
+      sched_yield ();
+    }
+    l1 = __atomic_load_n (lock, __ATOMIC_ACQUIRE);
+    if (l1 & 1)
+      continue;
+    memcpy (desc, d, sizeof *desc);
+    if (desc->seq != s)
+      return SLOT_LOST;
+    /* The copy may be torn; only a copy that the lock confirms is worth
+     * calling the file broken for. */
+    bad = check_desc (desc, r->cur.slot_capacity);
+    if (!bad)
+      memcpy (r->buf, r->cur.map + r->cur.slot_data_offset
+          + (uint64_t) i * r->cur.slot_stride, desc->size);
+    __atomic_thread_fence (__ATOMIC_ACQUIRE);
+    l2 = __atomic_load_n (lock, __ATOMIC_RELAXED);
+    if (l1 == l2)
+      break;
+  }
   if (bad) {
     set_error (r, "invalid gst-mmap file: frame %llu: %s",
         (unsigned long long) s, bad);

@@ -103,6 +103,9 @@ _CHECK_INTERVAL = 0.1
 _PATH_POLL = 0.01
 # Sleep between polls when the futex cannot be used.
 _SPIN_POLL = 0.001
+# Further copies of a slot whose lock was odd or moved, before giving the
+# frame up for lost.
+_READ_RETRIES = 3
 
 
 class MmapFormatError(Exception):
@@ -706,24 +709,34 @@ class Reader:
         desc_off = f.slot_desc_offset + i * SLOT_DESC_SIZE
         lock_index = i * SLOT_DESC_SIZE // 8
 
-        l1 = int(f.d64[lock_index])
-        if l1 & 1:
-            raise _Lost()       # being rewritten with a newer frame
-        _fence()
-        d = _DESC.unpack_from(f.mm, desc_off)
-        if d[1] != s:
-            raise _Lost()
-        # The copy may be torn; only a copy that the lock confirms is worth
-        # calling the file broken for.
-        bad = _check_desc(d, f.slot_capacity)
-        array = None
-        if bad is None:
-            base = f.slot_data_offset + i * f.slot_stride
-            array, bad = self._copy_payload(f, base, d)
-        _fence()
-        l2 = int(f.d64[lock_index])
-        if l1 != l2:
-            raise _Lost()
+        attempt = 0
+        while True:
+            if attempt:
+                # An odd or moved lock does not always mean a new frame: a
+                # writer may make the lock odd, find the slot leased and
+                # make it even again untouched.  Only seq != s proves the
+                # frame gone.
+                if attempt > _READ_RETRIES:
+                    raise _Lost()
+                os.sched_yield()
+            attempt += 1
+            l1 = int(f.d64[lock_index])
+            if l1 & 1:
+                continue
+            _fence()
+            d = _DESC.unpack_from(f.mm, desc_off)
+            if d[1] != s:
+                raise _Lost()
+            # The copy may be torn; only a copy that the lock confirms is
+            # worth calling the file broken for.
+            bad = _check_desc(d, f.slot_capacity)
+            array = None
+            if bad is None:
+                base = f.slot_data_offset + i * f.slot_stride
+                array, bad = self._copy_payload(f, base, d)
+            _fence()
+            if int(f.d64[lock_index]) == l1:
+                break
         if bad is not None:
             raise MmapFormatError(self.path, "invalid gst-mmap file: "
                                   "frame %d: %s" % (s, bad))
