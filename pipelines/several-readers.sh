@@ -17,12 +17,12 @@ if [ -z "${GST_PLUGIN_PATH:-}" ] && [ -d "$BUILD_PLUGIN" ]; then
 fi
 
 counting_reader() {
-  exec gst-launch-1.0 -e -v mmapsrc location="$LOCATION" \
+  exec setsid gst-launch-1.0 -e -v mmapsrc location="$LOCATION" \
     ! fpsdisplaysink video-sink=fakesink text-overlay=false \
       fps-update-interval=1000
 }
 display_reader() {
-  exec gst-launch-1.0 -e mmapsrc location="$LOCATION" \
+  exec setsid gst-launch-1.0 -e mmapsrc location="$LOCATION" \
     ! videoconvert ! autovideosink
 }
 
@@ -30,13 +30,16 @@ display_reader() {
 # that Ctrl-C stops the readers (cleanly, with EOS) but not their output.
 prefix() { trap '' INT; exec sed -u "s/^/$1 /"; }
 
+# The readers run in sessions of their own (setsid), so a Ctrl-C reaches
+# only this script, which passes exactly one SIGINT on to each reader (a
+# second one during gst-launch-1.0 -e's shutdown would cut it short).
 pids=()
 # shellcheck disable=SC2317  # called by the trap
 stop() {
-  trap - INT TERM
+  trap - INT TERM HUP
   kill -INT "${pids[@]}" 2>/dev/null || true
 }
-trap stop INT TERM
+trap stop INT TERM HUP
 
 if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
   display_reader </dev/null > >(prefix "[reader 1]") 2>&1 &

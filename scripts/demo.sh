@@ -58,13 +58,17 @@ writer_pid=""
 reader_pid=""
 interrupted=0
 
+# A Ctrl-C kills a running `sleep` too; under set -e that must not end the
+# script before it has stopped the pipelines.
+nap() { sleep "$1" || true; }
+
 # stop_process PID NAME: SIGINT (EOS through gst-launch-1.0 -e), then
 # SIGTERM, then SIGKILL if it does not go away.
 wait_gone() {
   local pid="$1" tenths=$(($2 * 10)) i
   for ((i = 0; i < tenths; i++)); do
     kill -0 "$pid" 2>/dev/null || return 0
-    sleep 0.1
+    nap 0.1
   done
   ! kill -0 "$pid" 2>/dev/null
 }
@@ -110,7 +114,7 @@ for ((i = 0; i < 100; i++)); do
   [ -e "$LOCATION" ] && break
   kill -0 "$writer_pid" 2>/dev/null || break
   [ "$interrupted" -eq 1 ] && break
-  sleep 0.1
+  nap 0.1
 done
 if ! kill -0 "$writer_pid" 2>/dev/null; then
   wait "$writer_pid" && rc=0 || rc=$?
@@ -148,7 +152,7 @@ while [ "$interrupted" -eq 0 ]; do
   if [ -n "$run_seconds" ] && [ $((SECONDS - start)) -ge "$run_seconds" ]; then
     break
   fi
-  sleep 0.2
+  nap 0.2
 done
 
 status=0
@@ -199,7 +203,7 @@ for pid in "$writer_pid" "$reader_pid"; do
     status=1
   fi
 done
-sleep 0.2   # let the last prefixed lines through before the summary
+nap 0.2   # let the last prefixed lines through before the summary
 
 if [ "$status" -eq 0 ]; then
   say "demo finished cleanly: both processes ended, nothing left running"
