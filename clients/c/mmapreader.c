@@ -95,6 +95,9 @@ sleep_ns (int64_t ns)
   while (nanosleep (&ts, &ts) < 0 && errno == EINTR);
 }
 
+static void set_error (MmapReader * r, const char *fmt, ...)
+    __attribute__((format (printf, 2, 3)));
+
 static void
 set_error (MmapReader * r, const char *fmt, ...)
 {
@@ -107,48 +110,62 @@ set_error (MmapReader * r, const char *fmt, ...)
   va_end (ap);
 }
 
-const char *
-mmap_header_check (const MmapFileHeader * h, uint64_t file_bytes)
+int
+mmap_header_check (const MmapFileHeader * h, uint64_t file_bytes,
+    char *why, size_t why_size)
 {
-  uint64_t descs_end, data_bytes;
+  uint64_t descs_end;
 
+#define BAD(...) do { snprintf (why, why_size, __VA_ARGS__); return 0; } while (0)
   if (file_bytes < MMAP_HEADER_SIZE)
-    return "file is smaller than the 4096-byte header";
+    BAD ("file is smaller than the 4096-byte header (%llu bytes)",
+        (unsigned long long) file_bytes);
   if (memcmp (h->magic, MMAP_FORMAT_MAGIC, 8) != 0)
-    return "bad magic (not a gst-mmap file)";
+    BAD ("bad magic (not a gst-mmap file)");
   if (h->version != MMAP_FORMAT_VERSION)
-    return "unsupported format version (this reader knows version 1)";
+    BAD ("unsupported format version %u (this reader knows %u)",
+        h->version, MMAP_FORMAT_VERSION);
   if (h->header_size != MMAP_HEADER_SIZE)
-    return "header_size is not 4096";
+    BAD ("header_size %u is not %u", h->header_size, MMAP_HEADER_SIZE);
   if (h->file_size < MMAP_HEADER_SIZE || h->file_size > file_bytes)
-    return "file_size is larger than the file";
+    BAD ("file_size %llu is larger than the file (%llu bytes)",
+        (unsigned long long) h->file_size, (unsigned long long) file_bytes);
   if (h->slot_count < MMAP_SLOTS_MIN || h->slot_count > MMAP_SLOTS_MAX)
-    return "slot_count is outside 2..64";
+    BAD ("slot_count %u is outside %u..%u", h->slot_count, MMAP_SLOTS_MIN,
+        MMAP_SLOTS_MAX);
   if (h->slot_desc_size != MMAP_SLOT_DESC_SIZE)
-    return "slot_desc_size is not 256";
-  /* slot_count <= 64 keeps every product below from overflowing */
+    BAD ("slot_desc_size %u is not %u", h->slot_desc_size,
+        MMAP_SLOT_DESC_SIZE);
+  /* slot_count <= 64 keeps the descriptor products from overflowing */
   if (h->slot_desc_offset < MMAP_HEADER_SIZE || h->slot_desc_offset % 8 != 0
       || h->slot_desc_offset > h->file_size
       || h->file_size - h->slot_desc_offset <
       (uint64_t) h->slot_count * MMAP_SLOT_DESC_SIZE)
-    return "slot descriptors lie outside the file";
+    BAD ("slot descriptors at %llu lie outside the file",
+        (unsigned long long) h->slot_desc_offset);
   descs_end = h->slot_desc_offset
       + (uint64_t) h->slot_count * MMAP_SLOT_DESC_SIZE;
   if (h->slot_data_offset < descs_end || h->slot_data_offset > h->file_size)
-    return "slot_data_offset lies outside the file or over the descriptors";
-  if (h->slot_stride > (UINT64_MAX / MMAP_SLOTS_MAX))
-    return "slot_stride is absurdly large";
-  data_bytes = (uint64_t) h->slot_count * h->slot_stride;
-  if (h->file_size - h->slot_data_offset < data_bytes)
-    return "slot payloads lie outside the file";
+    BAD ("slot_data_offset %llu lies outside the file or over the "
+        "descriptors", (unsigned long long) h->slot_data_offset);
+  if (h->slot_stride > UINT64_MAX / MMAP_SLOTS_MAX
+      || h->file_size - h->slot_data_offset <
+      (uint64_t) h->slot_count * h->slot_stride)
+    BAD ("%u slots of %llu bytes at %llu lie outside the file",
+        h->slot_count, (unsigned long long) h->slot_stride,
+        (unsigned long long) h->slot_data_offset);
   if (h->slot_capacity > h->slot_stride)
-    return "slot_capacity is larger than slot_stride";
+    BAD ("slot_capacity %llu is larger than slot_stride %llu",
+        (unsigned long long) h->slot_capacity,
+        (unsigned long long) h->slot_stride);
   if (h->caps_length >= MMAP_CAPS_MAX || h->caps[h->caps_length] != '\0'
       || memchr (h->caps, '\0', h->caps_length) != NULL)
-    return "caps string is not NUL terminated at caps_length";
+    BAD ("caps string is not NUL terminated at caps_length %u",
+        h->caps_length);
   if (h->state > MMAP_STATE_REPLACED)
-    return "unknown state";
-  return NULL;
+    BAD ("unknown state %u", h->state);
+#undef BAD
+  return 1;
 }
 
 static const char *
@@ -277,7 +294,7 @@ try_open (MmapReader * r)
 {
   MmapFileHeader *h;
   struct stat st;
-  const char *why;
+  char why[200];
   size_t done = 0;
   int fd, writable = 1;
   void *map;
@@ -334,9 +351,10 @@ try_open (MmapReader * r)
       done += n;
     }
   }
-  why = done == sizeof *h ? mmap_header_check (h, st.st_size)
-      : "file is smaller than the 4096-byte header";
-  if (why) {
+  if (done != sizeof *h)
+    snprintf (why, sizeof why, "file is smaller than the 4096-byte header");
+  if (done != sizeof *h || !mmap_header_check (h, st.st_size, why,
+          sizeof why)) {
     set_error (r, "invalid gst-mmap file: %s", why);
     free (h);
     drop_bad (r, fd);

@@ -13,6 +13,7 @@
 #ifndef MMAP_READER_H
 #define MMAP_READER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "mmapformat.h"
@@ -65,10 +66,10 @@ const char *mmap_reader_error (const MmapReader * reader);
 uint64_t mmap_reader_frames_read (const MmapReader * reader);
 uint64_t mmap_reader_frames_skipped (const MmapReader * reader);
 
-/* Checks a header snapshot of a file of file_bytes bytes.  Returns NULL if
- * it is a valid version 1 header, else a static string saying why not. */
-const char *mmap_header_check (const MmapFileHeader * header,
-    uint64_t file_bytes);
+/* Checks a header snapshot of a file of file_bytes bytes.  Returns 1 if it
+ * is a valid version 1 header, else 0 with the reason in why. */
+int mmap_header_check (const MmapFileHeader * header, uint64_t file_bytes,
+    char *why, size_t why_size);
 
 #ifdef __cplusplus
 }

@@ -325,11 +325,13 @@ class _File:
         self.fd = fd
         self.dev, self.ino = st.st_dev, st.st_ino
         if st.st_size < HEADER_SIZE:
-            raise MmapFormatError(path, "file is smaller than the 4096-byte "
-                                  "header (%d bytes)" % st.st_size)
+            raise MmapFormatError(path, "invalid gst-mmap file: file is "
+                                  "smaller than the 4096-byte header (%d "
+                                  "bytes)" % st.st_size)
         head = os.pread(fd, HEADER_SIZE, 0)
         if len(head) < HEADER_SIZE:
-            raise MmapFormatError(path, "file is smaller than the header")
+            raise MmapFormatError(path, "invalid gst-mmap file: file is "
+                                  "smaller than the 4096-byte header")
         h = dict(zip(_HEADER_FIELDS, _HEADER.unpack_from(head)))
         caps = _check_header(path, h, head, st.st_size)
         self.__dict__.update(h)
@@ -356,7 +358,12 @@ class _File:
         # The numpy views export the mmap's buffer and must go first.
         self.u8 = self.h32 = self.h64 = self.d64 = None
         if self.mm is not None:
-            self.mm.close()
+            try:
+                self.mm.close()
+            except BufferError:
+                # A view is still alive somewhere (say, in a traceback);
+                # the mapping goes when the last one does.
+                pass
             self.mm = None
 
 
