@@ -14,26 +14,35 @@
  *   8192   MmapSlotDesc[]       slot_count * 256 bytes (one per slot)
  *   data   slot payloads        slot_count * slot_stride bytes, page aligned
  *
- * Everything before `state` is written once, before the file is given its
- * public name (create under a temporary name, then link/rename), and never
- * changes afterwards: a change of caps or of slot size makes a new file,
- * and the old one is marked MMAP_STATE_REPLACED.
+ * The identity and geometry (offsets 0..127), lease_limit and the caps
+ * are written once, before the file is given its public name (create under
+ * a temporary name, then link/rename), and never change afterwards: a
+ * change of caps or of slot size makes a new file (same writer_id, frame
+ * numbers going on from base_seq), and the old one is marked
+ * MMAP_STATE_REPLACED.  Everything else is live and accessed atomically.
  *
  * Publishing frame s = write_seq + 1 (writer):
- *   1. pick a slot i that no reader leases (v1 writers use s % slot_count
- *      unless it is leased) and make its lock odd (lock + 1, seq_cst);
+ *   1. pick a slot i that no reader leases (mmapsink takes the least
+ *      recently published one) and make its lock odd (lock + 1, seq_cst),
+ *      then a release fence, so that no payload write becomes visible
+ *      before the odd lock; check the leases (below);
  *   2. write the payload and the descriptor fields, seq = s;
  *   3. make the lock even again (lock + 1, release);
  *   4. slot_log[s % MMAP_SLOT_LOG] = i, then write_seq = s (release),
- *      futex += 1 (seq_cst); if waiters != 0, FUTEX_WAKE (a shared futex,
- *      not FUTEX_PRIVATE) on futex, waking all.
+ *      futex += 1 (seq_cst); if waiters (seq_cst load) != 0, FUTEX_WAKE (a
+ *      shared futex, not FUTEX_PRIVATE) on futex, waking all.
+ * Changing `eos` or `state` is likewise followed by futex += 1 and a wake.
  *
  * Reading frame s (reader), s <= write_seq (acquire):
  *   i = slot_log[s % MMAP_SLOT_LOG], i < slot_count;
- *   l1 = slot i lock (acquire); odd: being rewritten, the frame is lost;
- *   copy the descriptor and payload; acquire fence; l2 = lock (relaxed);
- *   intact only if l1 == l2 and the copied descriptor's seq == s.
- *   Every field of the copy is checked against the mapping before use.
+ *   l1 = slot i lock (acquire); copy the descriptor and payload; acquire
+ *   fence; l2 = lock (relaxed); intact only if l1 == l2, l1 is even and
+ *   the copied descriptor's seq == s.  An odd lock can be transient (a
+ *   writer backing off a leased slot leaves the content unchanged): look
+ *   again a few times before counting the frame lost.
+ *   Every field of the copy is checked against the mapping before use;
+ *   plane strides are > 0 in version 1.  Unknown bits in `flags` are
+ *   ignored.
  *
  * Waiting (reader): f = futex (acquire); if write_seq has not moved,
  * waiters += 1 (seq_cst); re-check write_seq; FUTEX_WAIT(futex, f, timeout);

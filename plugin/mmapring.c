@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <linux/futex.h>
 #include <stdio.h>
@@ -97,6 +98,7 @@ typedef struct
 } GuardEntry;
 static GuardEntry guard_table[GUARD_ENTRIES];
 static struct sigaction guard_old;
+static guintptr guard_page_mask;
 
 static void
 guard_handler (int sig, siginfo_t * si, void *uc)
@@ -107,7 +109,7 @@ guard_handler (int sig, siginfo_t * si, void *uc)
   for (i = 0; i < GUARD_ENTRIES; i++) {
     guint8 *b = __atomic_load_n (&guard_table[i].base, __ATOMIC_ACQUIRE);
     if (b && addr >= b && addr < b + guard_table[i].size) {
-      guint8 *page = (guint8 *) ((guintptr) addr & ~(guintptr) 4095);
+      guint8 *page = (guint8 *) ((guintptr) addr & guard_page_mask);
       mmap (page, b + guard_table[i].size - page, PROT_READ | PROT_WRITE,
           MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
       __atomic_store_n (guard_table[i].broken, 1, __ATOMIC_RELAXED);
@@ -133,6 +135,7 @@ guard_add (MringMap * m)
 
   if (g_once_init_enter (&installed)) {
     struct sigaction sa = { 0 };
+    guard_page_mask = ~(guintptr) (sysconf (_SC_PAGESIZE) - 1);
     sa.sa_sigaction = guard_handler;
     sa.sa_flags = SA_SIGINFO | SA_NODEFER;
     sigemptyset (&sa.sa_mask);
@@ -378,22 +381,31 @@ mring_read_begin (MringMap * m, guint64 seq, MmapSlotDesc * d, guint * idx,
   MmapFileHeader *h = HDR (m);
   MmapSlotDesc *s;
   guint32 i;
-  guint64 l1, l2, end;
-  guint p;
+  guint64 l1, l2;
+  guint p, tries;
 
   i = __atomic_load_n (&h->slot_log[seq % MMAP_SLOT_LOG], __ATOMIC_RELAXED);
   if (i >= m->hdr.slot_count)
     return MRING_READ_INVALID;
   s = slot_desc (m, i);
-  /* Pairs with the release store that made the lock even in slot_store_even. */
-  l1 = __atomic_load_n (&s->lock, __ATOMIC_ACQUIRE);
-  if (l1 & 1)
-    return MRING_READ_LOST;
-  memcpy (d, s, sizeof (*d));
-  /* Orders the copy before the second look at the lock. */
-  __atomic_thread_fence (__ATOMIC_ACQUIRE);
-  l2 = __atomic_load_n (&s->lock, __ATOMIC_RELAXED);
-  if (l1 != l2 || d->seq != seq)
+  /* An odd lock may only be a writer backing off a leased slot (content
+   * unchanged): look a few times before calling the frame lost. */
+  for (tries = 0;; tries++) {
+    /* Pairs with the release store that made the lock even. */
+    l1 = __atomic_load_n (&s->lock, __ATOMIC_ACQUIRE);
+    if (!(l1 & 1)) {
+      memcpy (d, s, sizeof (*d));
+      /* Orders the copy before the second look at the lock. */
+      __atomic_thread_fence (__ATOMIC_ACQUIRE);
+      l2 = __atomic_load_n (&s->lock, __ATOMIC_RELAXED);
+      if (l1 == l2)
+        break;
+    }
+    if (tries == 3)
+      return MRING_READ_LOST;
+    sched_yield ();
+  }
+  if (d->seq != seq)
     return MRING_READ_LOST;
 
   if (d->size > m->hdr.slot_capacity || d->n_planes > MMAP_MAX_PLANES)
@@ -402,7 +414,6 @@ mring_read_begin (MringMap * m, guint64 seq, MmapSlotDesc * d, guint * idx,
     if (d->plane_offset[p] > d->size || d->plane_stride[p] <= 0)
       return MRING_READ_INVALID;
   }
-  (void) end;
   *idx = i;
   *lock = l1;
   return MRING_READ_OK;
