@@ -61,6 +61,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_mmap_src_debug);
 #define CHECK_INTERVAL_MS 100
 #define DEFAULT_ZERO_COPY TRUE
 #define DEFAULT_MAX_LEASES 2
+#define DEFAULT_SPIN_TIME 0
 
 typedef enum
 {
@@ -100,6 +101,7 @@ enum
   PROP_EOS_ON_WRITER_EOS,
   PROP_ZERO_COPY,
   PROP_MAX_LEASES,
+  PROP_SPIN_TIME,
   PROP_STATS,
 };
 
@@ -121,6 +123,7 @@ struct _GstMmapSrc
   gboolean eos_on_writer_eos;
   gboolean zero_copy;
   guint max_leases;
+  guint spin_time;              /* microseconds */
   GstCaps *caps;                /* what we negotiated downstream */
   /* Counters, also GST_OBJECT_LOCK (the stats property reads them). */
   guint64 frames_read;
@@ -135,7 +138,7 @@ struct _GstMmapSrc
   GMutex wait_lock;
   GstPoll *poll;                /* watches the directory while no writer */
   GstPollFD inotify;
-  gboolean flushing;
+  gint flushing;                 /* also read without the lock to end a spin */
   MringMap *map;
 
   /* Streaming thread only; start() and stop() do not overlap it. */
@@ -149,6 +152,8 @@ struct _GstMmapSrc
   guint64 writer_id;            /* 0 before the first writer */
   guint64 next_seq;             /* 0: start at the newest frame */
   guint64 last_publish;         /* publish_monotonic_ns of the last frame */
+  guint64 period_ns;            /* expected time between frames, or 0 */
+  guint64 spin_ns;
   gboolean discont;
   gboolean waiting_posted;
   gboolean use_zero_copy;
@@ -164,6 +169,16 @@ GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (mmapsrc, "mmapsrc", GST_RANK_NONE,
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
+
+static inline void
+cpu_relax (void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause ();
+#elif defined(__aarch64__)
+  __asm__ __volatile__ ("yield");
+#endif
+}
 
 static guint64
 monotonic_ns (void)
@@ -215,6 +230,9 @@ gst_mmap_src_set_property (GObject * object, guint prop_id,
     case PROP_MAX_LEASES:
       self->max_leases = g_value_get_uint (value);
       break;
+    case PROP_SPIN_TIME:
+      self->spin_time = g_value_get_uint (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -248,6 +266,9 @@ gst_mmap_src_get_property (GObject * object, guint prop_id, GValue * value,
       break;
     case PROP_MAX_LEASES:
       g_value_set_uint (value, self->max_leases);
+      break;
+    case PROP_SPIN_TIME:
+      g_value_set_uint (value, self->spin_time);
       break;
     case PROP_STATS:
       g_value_take_boxed (value, gst_structure_new ("mmapsrc-stats",
@@ -298,6 +319,8 @@ gst_mmap_src_start (GstBaseSrc * bsrc)
   self->follow_eos = self->eos_on_writer_eos;
   self->use_zero_copy = self->zero_copy;
   self->lease_max = self->max_leases;
+  self->spin_ns = (guint64) self->spin_time * 1000;
+  self->period_ns = self->last_publish = 0;
   self->frames_read = self->frames_skipped = self->frames_zero_copy = 0;
   self->writers_seen = self->latency_last = self->latency_sum = 0;
   GST_OBJECT_UNLOCK (self);
@@ -342,7 +365,7 @@ gst_mmap_src_unlock (GstBaseSrc * bsrc)
   GstMmapSrc *self = GST_MMAP_SRC (bsrc);
 
   g_mutex_lock (&self->wait_lock);
-  self->flushing = TRUE;
+  g_atomic_int_set (&self->flushing, TRUE);
   /* mring_wake bumps the futex word before waking, so a create() that
    * read the word before we set `flushing` does not go to sleep. */
   if (self->map)
@@ -358,7 +381,7 @@ gst_mmap_src_unlock_stop (GstBaseSrc * bsrc)
   GstMmapSrc *self = GST_MMAP_SRC (bsrc);
 
   g_mutex_lock (&self->wait_lock);
-  self->flushing = FALSE;
+  g_atomic_int_set (&self->flushing, FALSE);
   gst_poll_set_flushing (self->poll, FALSE);
   g_mutex_unlock (&self->wait_lock);
   return TRUE;
@@ -558,6 +581,13 @@ gst_mmap_src_stamp (GstMmapSrc * self, GstBuffer * buf, const MmapSlotDesc * d)
 {
   GstClockTime pts = d->pts, dts = d->dts;
 
+  if (GST_CLOCK_TIME_IS_VALID (d->duration) && d->duration < GST_SECOND)
+    self->period_ns = d->duration;
+  else if (self->last_publish && d->publish_monotonic_ns > self->last_publish
+      && d->publish_monotonic_ns - self->last_publish < GST_SECOND)
+    self->period_ns = d->publish_monotonic_ns - self->last_publish;
+  else
+    self->period_ns = 0;
   self->last_publish = d->publish_monotonic_ns;
   switch (self->mode) {
     case GST_MMAP_SRC_TIMESTAMP_WRITER:
@@ -815,7 +845,7 @@ gst_mmap_src_step (GstMmapSrc * self, GstBuffer ** outbuf)
     /* A leftover of a writer that stopped or died: a new writer marks it
      * REPLACED and wakes us; the timeout covers one that does not. */
     f = mring_futex (m);
-    mring_wait (m, f, CHECK_INTERVAL_MS);
+    mring_wait (m, f, CHECK_INTERVAL_MS * GST_MSECOND);
     if (mring_state (m) == MMAP_STATE_REPLACED || mring_path_changed (m))
       gst_mmap_src_set_map (self, NULL);
     return STEP_AGAIN;
@@ -906,7 +936,33 @@ gst_mmap_src_step (GstMmapSrc * self, GstBuffer ** outbuf)
   f = mring_futex (m);
   if (mring_write_seq (m) != w || gst_mmap_src_flushing (self))
     return STEP_AGAIN;
-  mring_wait (m, f, CHECK_INTERVAL_MS);
+
+  /* Predictive spinning: waking a sleeping process costs tens of
+   * microseconds (more on an idle virtual CPU), so when the next frame is
+   * due within spin_ns, poll write_seq instead of sleeping.  Bounded to
+   * 2 * spin_ns around the expected instant; outside it we sleep. */
+  if (self->spin_ns && self->period_ns && self->last_publish) {
+    guint64 expect = self->last_publish + self->period_ns;
+    guint64 now = monotonic_ns ();
+
+    if (now + self->spin_ns < expect) {
+      mring_wait (m, f, MIN (expect - self->spin_ns - now,
+              CHECK_INTERVAL_MS * GST_MSECOND));
+      return STEP_AGAIN;
+    }
+    if (now < expect + self->spin_ns) {
+      guint n = 0;
+      while (mring_write_seq (m) == w && !g_atomic_int_get (&self->flushing)
+          && (++n & 63 || monotonic_ns () < expect + self->spin_ns))
+        cpu_relax ();
+      if (mring_write_seq (m) != w)
+        return STEP_AGAIN;
+      /* Late frame: stop predicting from this one. */
+      self->last_publish = 0;
+    }
+  }
+
+  mring_wait (m, f, CHECK_INTERVAL_MS * GST_MSECOND);
   if (mring_write_seq (m) == w && mring_futex (m) == f &&
       !mring_writer_alive (m)) {
     GST_INFO_OBJECT (self, "the writer of %s died", self->path);
@@ -1021,6 +1077,7 @@ gst_mmap_src_init (GstMmapSrc * self)
   self->eos_on_writer_eos = DEFAULT_EOS_ON_WRITER_EOS;
   self->zero_copy = DEFAULT_ZERO_COPY;
   self->max_leases = DEFAULT_MAX_LEASES;
+  self->spin_time = DEFAULT_SPIN_TIME;
   g_mutex_init (&self->wait_lock);
   self->poll = gst_poll_new (TRUE);
   gst_poll_fd_init (&self->inotify);
@@ -1117,6 +1174,21 @@ gst_mmap_src_class_init (GstMmapSrcClass * klass)
           "Most zero-copy buffers downstream at once (more are copied)",
           1, MMAP_SLOTS_MAX, DEFAULT_MAX_LEASES,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  /**
+   * GstMmapSrc:spin-time:
+   *
+   * When the next frame is due (from the frame duration or the last
+   * interval) within this many microseconds, poll for it instead of
+   * sleeping on the futex, at most twice this long per frame.  Trades CPU
+   * for the tens of microseconds a sleeping process takes to wake up.
+   * 0 never spins.
+   */
+  g_object_class_install_property (gobject_class, PROP_SPIN_TIME,
+      g_param_spec_uint ("spin-time", "Spin time",
+          "Poll instead of sleeping when the next frame is due within this "
+          "many microseconds (0 = always sleep)", 0, 100000,
+          DEFAULT_SPIN_TIME, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
   /**
    * GstMmapSrc:stats:

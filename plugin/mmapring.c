@@ -436,13 +436,13 @@ mring_futex (MringMap * m)
 }
 
 void
-mring_wait (MringMap * m, guint32 seen, guint timeout_ms)
+mring_wait (MringMap * m, guint32 seen, guint64 timeout_ns)
 {
   MmapFileHeader *h = HDR (m);
   struct timespec ts;
 
-  ts.tv_sec = timeout_ms / 1000;
-  ts.tv_nsec = (timeout_ms % 1000) * 1000000L;
+  ts.tv_sec = timeout_ns / 1000000000;
+  ts.tv_nsec = timeout_ns % 1000000000;
   if (!m->writable) {
     /* A reader without write access cannot announce itself in `waiters`,
      * so the writer may not wake it: sleep briefly instead. */

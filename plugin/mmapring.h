@@ -146,9 +146,9 @@ gboolean mring_lease (MringMap * m, guint idx, guint64 lock);
 void mring_unlease (MringMap * m, guint idx);
 
 /* Waits until the futex word moves away from `seen` (a value read with
- * mring_futex before checking write_seq), at most timeout_ms. */
+ * mring_futex before checking write_seq), at most timeout_ns. */
 guint32 mring_futex (MringMap * m);
-void mring_wait (MringMap * m, guint32 seen, guint timeout_ms);
+void mring_wait (MringMap * m, guint32 seen, guint64 timeout_ns);
 /* Wakes every waiter of this file, our own threads included. */
 void mring_wake (MringMap * m);
 
