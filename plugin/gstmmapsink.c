@@ -17,7 +17,10 @@
  * the documented format, see docs/FORMAT.md) in other processes.
  *
  * The writer never waits for readers: a slow or frozen reader only misses
- * frames.  The file is created under a temporary name and renamed into
+ * frames.  With a live upstream (a camera, `videotestsrc is-live=true`)
+ * each frame is published as soon as it arrives, whatever #GstBaseSink:sync
+ * says: its timestamps tell readers when it was captured.  A non-live
+ * stream is paced by the clock when sync is on (the default).  The file is created under a temporary name and renamed into
  * place, replaced by a new one when the caps change, marked at EOS and
  * removed on a clean stop.  A second writer on the same location is
  * refused while the first one lives.
@@ -87,6 +90,7 @@ struct _GstMmapSink
   guint64 caps_seq;
   guint64 latency;
   GstBufferPool *pool;          /* hands out slots of `map` upstream */
+  gint upstream_live;           /* -1: not asked yet since start/caps */
 
   /* Counters: GST_OBJECT_LOCK (written here, read by the stats property). */
   guint64 frames_written;
@@ -215,6 +219,7 @@ gst_mmap_sink_start (GstBaseSink * bsink)
     self->writer_id = 1;
   self->seq = 0;
   self->caps_seq = 0;
+  self->upstream_live = -1;
   GST_OBJECT_LOCK (self);
   self->frames_written = self->frames_zero_copy = self->frames_dropped = 0;
   GST_OBJECT_UNLOCK (self);
@@ -312,6 +317,7 @@ gst_mmap_sink_set_caps (GstBaseSink * bsink, GstCaps * caps)
   }
   gst_caps_replace (&self->caps, caps);
   self->caps_seq++;
+  self->upstream_live = -1;
 
   /* Raw video: the caps tell the frame size, so readers can see the caps
    * before the first frame.  Otherwise wait for a buffer to size slots. */
@@ -489,6 +495,33 @@ gst_mmap_sink_render (GstBaseSink * bsink, GstBuffer * buf)
   return GST_FLOW_OK;
 }
 
+/* With a live upstream, a frame is published the moment it arrives: its
+ * timestamps tell readers when it was captured, and waiting for the clock
+ * (PTS + pipeline latency, a frame or more) would only add latency for
+ * every reader.  A non-live stream (a file) is paced by the clock as
+ * usual when sync is on. */
+static void
+gst_mmap_sink_get_times (GstBaseSink * bsink, GstBuffer * buf,
+    GstClockTime * start, GstClockTime * end)
+{
+  GstMmapSink *self = GST_MMAP_SINK (bsink);
+
+  if (self->upstream_live < 0) {
+    gboolean live = FALSE, upstream_live = FALSE;
+    gst_base_sink_query_latency (bsink, &live, &upstream_live, NULL, NULL);
+    self->upstream_live = upstream_live;
+    GST_DEBUG_OBJECT (self, "upstream is %slive: %s", upstream_live ? "" :
+        "not ", upstream_live ? "publishing on arrival" :
+        "publishing on the clock");
+  }
+  if (self->upstream_live)
+    return;
+  *start = GST_BUFFER_PTS_IS_VALID (buf) ? GST_BUFFER_PTS (buf) :
+      GST_BUFFER_DTS (buf);
+  if (GST_CLOCK_TIME_IS_VALID (*start) && GST_BUFFER_DURATION_IS_VALID (buf))
+    *end = *start + GST_BUFFER_DURATION (buf);
+}
+
 static gboolean
 gst_mmap_sink_propose_allocation (GstBaseSink * bsink, GstQuery * query)
 {
@@ -659,6 +692,7 @@ gst_mmap_sink_class_init (GstMmapSinkClass * klass)
   bsink_class->set_caps = GST_DEBUG_FUNCPTR (gst_mmap_sink_set_caps);
   bsink_class->render = GST_DEBUG_FUNCPTR (gst_mmap_sink_render);
   bsink_class->event = GST_DEBUG_FUNCPTR (gst_mmap_sink_event);
+  bsink_class->get_times = GST_DEBUG_FUNCPTR (gst_mmap_sink_get_times);
   bsink_class->propose_allocation =
       GST_DEBUG_FUNCPTR (gst_mmap_sink_propose_allocation);
 }
