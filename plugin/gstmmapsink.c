@@ -507,8 +507,12 @@ gst_mmap_sink_get_times (GstBaseSink * bsink, GstBuffer * buf,
   GstMmapSink *self = GST_MMAP_SINK (bsink);
 
   if (self->upstream_live < 0) {
-    gboolean live = FALSE, upstream_live = FALSE;
-    gst_base_sink_query_latency (bsink, &live, &upstream_live, NULL, NULL);
+    GstQuery *q = gst_query_new_latency ();
+    gboolean upstream_live = FALSE;
+
+    if (gst_pad_peer_query (GST_BASE_SINK_PAD (bsink), q))
+      gst_query_parse_latency (q, &upstream_live, NULL, NULL);
+    gst_query_unref (q);
     self->upstream_live = upstream_live;
     GST_DEBUG_OBJECT (self, "upstream is %slive: %s", upstream_live ? "" :
         "not ", upstream_live ? "publishing on arrival" :
