@@ -94,7 +94,8 @@ mmap_test_cleanup_all (void)
   const gchar *name;
 
   while (d && (name = g_dir_read_name (d))) {
-    if (g_str_has_prefix (name, prefix) || g_str_has_prefix (name, tmp_prefix)) {
+    if (g_str_has_prefix (name, prefix)
+        || g_str_has_prefix (name, tmp_prefix)) {
       gchar *p = g_build_filename (MMAP_TEST_DIR, name, NULL);
       g_unlink (p);
       g_free (p);
@@ -106,10 +107,12 @@ mmap_test_cleanup_all (void)
   g_free (prefix);
 }
 
-/* Writes `len` bytes to a new file at `path` (replacing it), mode 0644. */
+/* Writes `len` bytes to a new file at `path` (replacing it), mode 0644.
+ * (A new file: written in place, a longer old one would keep its tail.) */
 static G_GNUC_UNUSED gboolean
 mmap_test_write_file (const gchar * path, const void *data, gsize len)
 {
+  g_unlink (path);
   return g_file_set_contents_full (path, data, len,
       G_FILE_SET_CONTENTS_NONE, 0644, NULL);
 }

@@ -35,6 +35,7 @@ make_writer_full (const gchar * path, guint slots, guint64 capacity,
   p.writer_id = G_GUINT64_CONSTANT (0x1122334455667788);
   p.base_seq = base_seq;
   p.mode = mode;
+  p.lease_limit = slots / 2;
   m = mring_create (path, &p, replacing, &err);
   fail_unless (m != NULL, "mring_create (%s) failed: %s", path,
       err ? err->message : "(no error)");
@@ -62,31 +63,40 @@ fill_pattern (guint8 * data, gsize size, guint64 seq)
     data[i] = (guint8) (seq * 31 + i * 7 + (i >> 8));
 }
 
-/* Publishes frame `seq`: `size` bytes of its pattern and a descriptor
- * whose fields are derived from seq. */
+static void
+fill_desc (MmapSlotDesc * d, guint64 seq, gsize size)
+{
+  memset (d, 0, sizeof (*d));
+  d->seq = seq;
+  d->pts = seq * 1000;
+  d->dts = seq * 1000 - 1;
+  d->duration = 33;
+  d->offset = seq + 100;
+  d->offset_end = seq + 101;
+  d->pts_monotonic_ns = seq * 5;
+  d->publish_monotonic_ns = seq * 6;
+  d->publish_realtime_ns = seq * 7;
+  d->size = size;
+  d->buffer_flags = MMAP_BUFFER_FLAG_DELTA_UNIT;
+  d->n_planes = 1;
+  d->plane_offset[0] = 0;
+  d->plane_stride[0] = 48;
+  d->caps_seq = 1;
+}
+
+/* Publishes frame `seq` as mmapsink does when it copies: `size` bytes of
+ * its pattern and a descriptor whose fields are derived from seq. */
 static void
 publish (MringMap * m, guint64 seq, gsize size)
 {
-  MmapSlotDesc d = { 0 };
-  guint idx = mring_write_begin (m, seq);
+  MmapSlotDesc d;
+  gint idx = mring_slot_acquire (m);
 
+  fail_unless (idx >= 0, "no free slot for frame %" G_GUINT64_FORMAT, seq);
   fill_pattern (mring_slot_data (m, idx), size, seq);
-  d.seq = seq;
-  d.pts = seq * 1000;
-  d.dts = seq * 1000 - 1;
-  d.duration = 33;
-  d.offset = seq + 100;
-  d.offset_end = seq + 101;
-  d.pts_monotonic_ns = seq * 5;
-  d.publish_monotonic_ns = seq * 6;
-  d.publish_realtime_ns = seq * 7;
-  d.size = size;
-  d.buffer_flags = MMAP_BUFFER_FLAG_DELTA_UNIT;
-  d.n_planes = 1;
-  d.plane_offset[0] = 0;
-  d.plane_stride[0] = 48;
-  d.caps_seq = 1;
-  mring_write_end (m, idx, &d);
+  fill_desc (&d, seq, size);
+  mring_slot_publish (m, idx, &d);
+  mring_slot_done (m, idx);
 }
 
 /* Reads frame `seq` as mmapsrc does; returns the copied payload (NULL
@@ -243,26 +253,66 @@ GST_START_TEST (test_frame_being_written_is_lost)
   gchar *path = mmap_test_path ("inflight");
   MringMap *w = make_writer (path, 2, 64);
   MringMap *r = open_ok (path);
-  MmapSlotDesc d = { 0 };
+  MmapSlotDesc d;
   guint8 *copy;
-  guint idx;
+  gint idx;
 
   publish (w, 1, 64);
   publish (w, 2, 64);
-  /* Frame 3 goes where frame 1 was: while it is being written, frame 1
-   * is gone and must not be read (half old, half new). */
-  idx = mring_write_begin (w, 3);
+  /* Frame 3 goes where frame 1 was (the least recently published): while
+   * it is being written, frame 1 is gone and must not be read. */
+  idx = mring_slot_acquire (w);
+  fail_unless (idx >= 0);
   fail_unless_equals_int (read_frame (r, 1, &d, &copy), MRING_READ_LOST);
   fail_unless (copy == NULL);
   /* Frame 2, in the other slot, is still there. */
   fail_unless_equals_int (read_frame (r, 2, &d, &copy), MRING_READ_OK);
   g_free (copy);
+  /* Frame 3 is not there before it is published. */
+  fail_unless_equals_int (read_frame (r, 3, &d, &copy), MRING_READ_LOST);
+  fail_unless_equals_uint64 (mring_write_seq (r), 2);
 
-  d.seq = 3;
-  d.size = 64;
-  mring_write_end (w, idx, &d);
+  fill_pattern (mring_slot_data (w, idx), 64, 3);
+  fill_desc (&d, 3, 64);
+  mring_slot_publish (w, idx, &d);
+  mring_slot_done (w, idx);
   fail_unless_equals_int (read_frame (r, 1, &d, &copy), MRING_READ_LOST);
   fail_unless_equals_int (read_frame (r, 3, &d, &copy), MRING_READ_OK);
+  fail_unless_equals_uint64 (d.seq, 3);
+  g_free (copy);
+
+  mring_map_unref (r);
+  mring_release (w, TRUE);
+  mring_map_unref (w);
+  mmap_test_remove (path);
+  g_free (path);
+}
+
+GST_END_TEST;
+
+/* A slot the writer gave up (mmapsink could not map a buffer) holds no
+ * frame: neither the old one nor anything else is read from it. */
+GST_START_TEST (test_abandoned_slot_holds_nothing)
+{
+  gchar *path = mmap_test_path ("abandon");
+  MringMap *w = make_writer (path, 2, 64);
+  MringMap *r = open_ok (path);
+  MmapSlotDesc d;
+  guint8 *copy;
+  gint idx;
+
+  publish (w, 1, 64);
+  publish (w, 2, 64);
+  idx = mring_slot_acquire (w);
+  fail_unless (idx >= 0);
+  mring_slot_abandon (w, idx);
+  fail_unless_equals_int (read_frame (r, 1, &d, &copy), MRING_READ_LOST);
+  fail_unless_equals_uint64 (mring_write_seq (r), 2);
+  /* Publishing goes on with the next frame number. */
+  publish (w, 3, 64);
+  fail_unless_equals_int (read_frame (r, 3, &d, &copy), MRING_READ_OK);
+  g_free (copy);
+  fail_unless_equals_int (read_frame (r, 2, &d, &copy), MRING_READ_OK);
   g_free (copy);
 
   mring_map_unref (r);
@@ -283,6 +333,8 @@ GST_START_TEST (test_lapped_frame_is_lost)
   guint8 *copy, expect[256];
   guint idx;
   guint64 lock, seq;
+
+  /* Slots are reused least recently published first. */
 
   for (seq = 1; seq <= 5; seq++)
     publish (w, seq, 256);
@@ -351,6 +403,7 @@ typedef struct
   GMutex lock;
   GCond cond;
   gboolean ready;
+  gint finished;
 } Waiter;
 
 static gpointer
@@ -363,17 +416,30 @@ waiter_thread (gpointer data)
   g_cond_signal (&wt->cond);
   g_mutex_unlock (&wt->lock);
   /* Far longer than Check's timeout: only a wake-up can end this in time. */
-  mring_wait (wt->r, wt->seen, 600 * 1000);
+  mring_wait (wt->r, wt->seen, 600 * G_GUINT64_CONSTANT (1000000000));
+  g_atomic_int_set (&wt->finished, 1);
   return GUINT_TO_POINTER (mring_futex (wt->r));
 }
 
+/* Returns once the waiter has announced itself in the file's `waiters`
+ * word, so that what follows has to wake it rather than find it awake. */
 static void
-wait_until_ready (Waiter * wt)
+wait_until_asleep (Waiter * wt)
 {
+  MmapFileHeader *h = (MmapFileHeader *) wt->r->base;
+
   g_mutex_lock (&wt->lock);
   while (!wt->ready)
     g_cond_wait (&wt->cond, &wt->lock);
   g_mutex_unlock (&wt->lock);
+  while (__atomic_load_n (&h->waiters, __ATOMIC_SEQ_CST) == 0) {
+    fail_if (g_atomic_int_get (&wt->finished), "the wait ended before "
+        "anything woke it");
+    g_usleep (1000);
+  }
+  /* From `waiters += 1` to FUTEX_WAIT is a few instructions; give them
+   * time so that the wake-up below is what ends the wait. */
+  g_usleep (20 * 1000);
 }
 
 GST_START_TEST (test_wait_woken_by_publication)
@@ -389,7 +455,7 @@ GST_START_TEST (test_wait_woken_by_publication)
   g_cond_init (&wt.cond);
   wt.seen = mring_futex (wt.r);
   t = g_thread_new ("waiter", waiter_thread, &wt);
-  wait_until_ready (&wt);
+  wait_until_asleep (&wt);
   publish (w, 1, 64);
   /* Hangs (and Check's timeout fails the test) if nobody wakes it. */
   after = GPOINTER_TO_UINT (g_thread_join (t));
@@ -420,7 +486,7 @@ GST_START_TEST (test_wait_woken_by_reader_wake)
   g_cond_init (&wt.cond);
   wt.seen = mring_futex (wt.r);
   t = g_thread_new ("waiter", waiter_thread, &wt);
-  wait_until_ready (&wt);
+  wait_until_asleep (&wt);
   mring_wake (wt.r);
   g_thread_join (t);
   fail_unless_equals_uint64 (mring_write_seq (wt.r), 0);
@@ -430,6 +496,172 @@ GST_START_TEST (test_wait_woken_by_reader_wake)
   mring_map_unref (w);
   g_mutex_clear (&wt.lock);
   g_cond_clear (&wt.cond);
+  mmap_test_remove (path);
+  g_free (path);
+}
+
+GST_END_TEST;
+
+/* --- leases (zero-copy readers) --- */
+
+static guint32
+leases_held (MringMap * m)
+{
+  return __atomic_load_n (&((MmapFileHeader *) m->base)->leases_held,
+      __ATOMIC_SEQ_CST);
+}
+
+/* Reads frame `seq` and leases its slot; returns the slot. */
+static guint
+lease_frame (MringMap * r, guint64 seq, gboolean expect_ok)
+{
+  MmapSlotDesc d;
+  guint idx;
+  guint64 lock;
+
+  fail_unless_equals_int (mring_read_begin (r, seq, &d, &idx, &lock),
+      MRING_READ_OK);
+  fail_unless (mring_lease (r, idx, lock) == expect_ok,
+      "lease of frame %" G_GUINT64_FORMAT ": expected %s", seq,
+      expect_ok ? "granted" : "refused");
+  return idx;
+}
+
+GST_START_TEST (test_leased_frame_stays_intact)
+{
+  gchar *path = mmap_test_path ("lease");
+  MringMap *w = make_writer (path, 4, 256);
+  MringMap *r = open_ok (path);
+  MmapSlotDesc d;
+  guint8 *copy, expect[256];
+  guint idx;
+  guint64 seq;
+
+  fail_unless (mring_reader_register (r));
+  publish (w, 1, 256);
+  idx = lease_frame (r, 1, TRUE);
+  fail_unless_equals_int (leases_held (r), 1);
+
+  /* The writer laps the ring many times: the leased frame is left alone,
+   * the others rotate through the remaining slots. */
+  for (seq = 2; seq <= 40; seq++)
+    publish (w, seq, 256);
+  fail_unless_equals_int (read_frame (r, 1, &d, &copy), MRING_READ_OK);
+  fill_pattern (expect, 256, 1);
+  fail_unless (memcmp (copy, expect, 256) == 0, "a leased frame changed");
+  fail_unless (memcmp (mring_slot_data (r, idx), expect, 256) == 0);
+  g_free (copy);
+  fail_unless_equals_int (read_frame (r, 40, &d, &copy), MRING_READ_OK);
+  g_free (copy);
+
+  /* Given back: the writer may reuse it. */
+  mring_unlease (r, idx);
+  fail_unless_equals_int (leases_held (r), 0);
+  for (seq = 41; seq <= 50; seq++)
+    publish (w, seq, 256);
+  fail_unless_equals_int (read_frame (r, 1, &d, &copy), MRING_READ_LOST);
+
+  mring_map_unref (r);
+  mring_release (w, TRUE);
+  mring_map_unref (w);
+  mmap_test_remove (path);
+  g_free (path);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_lease_limit_keeps_writer_going)
+{
+  gchar *path = mmap_test_path ("limit");
+  MringMap *w = make_writer (path, 4, 64);        /* lease_limit 2 */
+  MringMap *r1 = open_ok (path), *r2 = open_ok (path);
+  guint64 seq;
+
+  fail_unless_equals_int (r1->hdr.lease_limit, 2);
+  fail_unless (mring_reader_register (r1));
+  fail_unless (mring_reader_register (r2));
+  publish (w, 1, 64);
+  publish (w, 2, 64);
+  publish (w, 3, 64);
+  lease_frame (r1, 1, TRUE);
+  lease_frame (r2, 2, TRUE);
+  /* Readers together may pin at most lease_limit slots. */
+  lease_frame (r2, 3, FALSE);
+  fail_unless_equals_int (leases_held (w), 2);
+  /* The writer always has slots left: a stalled reader does not stop it. */
+  for (seq = 4; seq <= 30; seq++)
+    publish (w, seq, 64);
+  fail_unless_equals_uint64 (mring_write_seq (r1), 30);
+
+  mring_map_unref (r2);
+  mring_map_unref (r1);
+  mring_release (w, TRUE);
+  mring_map_unref (w);
+  mmap_test_remove (path);
+  g_free (path);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_lease_limit_clamped)
+{
+  gchar *path = mmap_test_path ("clamp");
+  MringParams p = { 0 };
+  MringMap *w, *r;
+
+  p.slot_count = 3;
+  p.slot_capacity = 64;
+  p.caps = "application/x-test";
+  p.writer_id = 5;
+  p.mode = 0600;
+  p.lease_limit = 10;
+  w = mring_create (path, &p, NULL, NULL);
+  fail_unless (w != NULL);
+  r = open_ok (path);
+  /* Fewer than the slots, or the writer could find none free. */
+  fail_unless_equals_int (r->hdr.lease_limit, 2);
+
+  mring_map_unref (r);
+  mring_release (w, TRUE);
+  mring_map_unref (w);
+  mmap_test_remove (path);
+  g_free (path);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_dead_reader_loses_leases)
+{
+  gchar *path = mmap_test_path ("deadreader");
+  MringMap *w = make_writer (path, 4, 64);
+  MringMap *r = open_ok (path), *r2;
+  MmapSlotDesc d;
+  guint8 *copy;
+  guint64 seq;
+
+  fail_unless (mring_reader_register (r));
+  publish (w, 1, 64);
+  lease_frame (r, 1, TRUE);
+  publish (w, 2, 64);
+  lease_frame (r, 2, TRUE);
+  fail_unless_equals_int (leases_held (w), 2);
+  /* The reader dies holding both: its entry's lock goes with its fd. */
+  mring_map_unref (r);
+
+  /* The writer notices and takes the slots back. */
+  for (seq = 3; seq <= 200; seq++)
+    publish (w, seq, 64);
+  fail_unless_equals_int (leases_held (w), 0);
+  r2 = open_ok (path);
+  fail_unless_equals_int (read_frame (r2, 1, &d, &copy), MRING_READ_LOST);
+  fail_unless_equals_int (read_frame (r2, 2, &d, &copy), MRING_READ_LOST);
+  /* And a new reader can lease again. */
+  fail_unless (mring_reader_register (r2));
+  lease_frame (r2, 200, TRUE);
+
+  mring_map_unref (r2);
+  mring_release (w, TRUE);
+  mring_map_unref (w);
   mmap_test_remove (path);
   g_free (path);
 }
@@ -588,8 +820,8 @@ PATCH (data_offset_huge, h->slot_data_offset = G_MAXUINT64 - 4095);
 PATCH (stride_past_end, h->slot_stride += 4096);
 PATCH (stride_huge, h->slot_stride = G_MAXUINT64 / MMAP_SLOTS_MAX);
 PATCH (stride_overflows, h->slot_stride = (G_MAXUINT64 / 4) + 4096);
-PATCH (stride_times_count_wraps, h->slot_count = 64;
-    h->slot_stride = G_GUINT64_CONSTANT (1) << 58);
+PATCH (stride_times_count_wraps,
+    h->slot_stride = G_GUINT64_CONSTANT (1) << 62);
 PATCH (capacity_over_stride, h->slot_capacity = h->slot_stride + 1);
 PATCH (file_size_small, h->file_size = MMAP_SLOT_DESC_OFFSET);
 PATCH (caps_length_max, h->caps_length = MMAP_CAPS_MAX);
@@ -602,6 +834,7 @@ PATCH (header_size, h->header_size = 100);
 PATCH (slot_desc_offset, h->slot_desc_offset = MMAP_READER_TABLE_OFFSET);
 PATCH (slot_desc_size, h->slot_desc_size = 128);
 PATCH (reader_count, h->reader_count = MMAP_READER_MAX + 1);
+PATCH (lease_limit, h->lease_limit = h->slot_count);
 
 static const struct
 {
@@ -619,7 +852,7 @@ static const struct
   {"slot_stride reaching past the end", patch_stride_past_end},
   {"slot_stride 2^64/64", patch_stride_huge},
   {"slot_stride * slot_count overflowing", patch_stride_overflows},
-  {"slot_stride 2^58 * 64 slots wrapping to 0", patch_stride_times_count_wraps},
+  {"slot_stride 2^62 * 4 slots wrapping to 0", patch_stride_times_count_wraps},
   {"slot_capacity > slot_stride", patch_capacity_over_stride},
   {"file_size smaller than the slots", patch_file_size_small},
   {"caps_length MMAP_CAPS_MAX", patch_caps_length_max},
@@ -631,6 +864,7 @@ static const struct
   {"slot_desc_offset over the reader table", patch_slot_desc_offset},
   {"slot_desc_size 128", patch_slot_desc_size},
   {"reader_count 65", patch_reader_count},
+  {"lease_limit = slot_count", patch_lease_limit},
 };
 
 GST_START_TEST (test_open_invalid_fields)
@@ -708,8 +942,8 @@ check_claim_refuses_foreign_file (const gchar * what, const guint8 * content,
   MringMap *stale = NULL;
   GError *err = NULL;
   gboolean claimed;
-  gchar *after;
-  gsize after_len;
+  gchar *after = NULL;
+  gsize after_len = 0;
 
   fail_unless (mmap_test_write_file (path, content, len));
   claimed = mring_claim (path, &stale, &err);
@@ -721,7 +955,8 @@ check_claim_refuses_foreign_file (const gchar * what, const guint8 * content,
     mring_map_unref (m);
     mring_map_unref (stale);
   }
-  after = g_file_get_contents (path, &after, &after_len, NULL) ? after : NULL;
+  if (!g_file_get_contents (path, &after, &after_len, NULL))
+    after = NULL;
   fail_if (claimed, "%s (%" G_GSIZE_FORMAT " bytes) was taken as a stale "
       "gst-mmap file; a writer then replaced it: the file is %s", what, len,
       after ? "changed" : "gone");
@@ -838,7 +1073,7 @@ GST_START_TEST (test_claim_takes_over_dead_writer)
   r2 = open_ok (path);
   fail_unless_equals_string (r2->hdr.caps, "application/x-second");
   fail_unless (mring_writer_alive (r2));
-  fail_unless_equals_uint (mmap_test_count_temp_files (path), 0);
+  fail_unless_equals_int (mmap_test_count_temp_files (path), 0);
 
   mring_map_unref (r2);
   mring_map_unref (r);
@@ -898,7 +1133,7 @@ GST_START_TEST (test_replace_marks_old_replaced)
   fail_unless_equals_uint64 (r2->hdr.base_seq, 1);
   fail_unless_equals_int (mring_state (r2), MMAP_STATE_RUNNING);
   fail_unless (mring_writer_alive (r2));
-  fail_unless_equals_uint (mmap_test_count_temp_files (path), 0);
+  fail_unless_equals_int (mmap_test_count_temp_files (path), 0);
 
   mring_map_unref (r2);
   mring_map_unref (r1);
@@ -951,10 +1186,18 @@ ring_suite (void)
   tcase_add_test (tc, test_roundtrip_bytes_and_descriptor);
   tcase_add_test (tc, test_base_seq_numbers_frames);
   tcase_add_test (tc, test_frame_being_written_is_lost);
+  tcase_add_test (tc, test_abandoned_slot_holds_nothing);
   tcase_add_test (tc, test_lapped_frame_is_lost);
   tcase_add_test (tc, test_eos_and_latency_reach_reader);
   tcase_add_test (tc, test_wait_woken_by_publication);
   tcase_add_test (tc, test_wait_woken_by_reader_wake);
+
+  tc = tcase_create ("lease");
+  suite_add_tcase (s, tc);
+  tcase_add_test (tc, test_leased_frame_stays_intact);
+  tcase_add_test (tc, test_lease_limit_keeps_writer_going);
+  tcase_add_test (tc, test_lease_limit_clamped);
+  tcase_add_test (tc, test_dead_reader_loses_leases);
 
   tc = tcase_create ("open");
   suite_add_tcase (s, tc);
