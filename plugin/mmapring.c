@@ -299,6 +299,17 @@ mring_open (const gchar * path, GError ** err)
     close (fd);
     return NULL;
   }
+  if (st.st_size >= 8) {
+    /* The magic first: a short file of someone else's is "not ours", not
+     * "truncated" (a writer replaces truncated files of ours). */
+    gchar magic[8];
+    if (pread (fd, magic, 8, 0) != 8 || memcmp (magic, MMAP_FORMAT_MAGIC, 8)) {
+      g_set_error (err, MRING_ERROR, MRING_ERROR_NOT_OURS,
+          "\"%s\" is not a gst-mmap file (bad magic)", path);
+      close (fd);
+      return NULL;
+    }
+  }
   if ((guint64) st.st_size < MMAP_SLOT_DESC_OFFSET) {
     g_set_error (err, MRING_ERROR, st.st_size < 8 ? MRING_ERROR_NOT_OURS :
         MRING_ERROR_TRUNCATED, "\"%s\" is too short for a gst-mmap file "
@@ -385,6 +396,8 @@ mring_read_begin (MringMap * m, guint64 seq, MmapSlotDesc * d, guint * idx,
   guint p, tries;
 
   i = __atomic_load_n (&h->slot_log[seq % MMAP_SLOT_LOG], __ATOMIC_RELAXED);
+  *idx = i;
+  *lock = 1;                    /* odd: never matches in mring_read_end */
   if (i >= m->hdr.slot_count)
     return MRING_READ_INVALID;
   s = slot_desc (m, i);
@@ -405,6 +418,7 @@ mring_read_begin (MringMap * m, guint64 seq, MmapSlotDesc * d, guint * idx,
       return MRING_READ_LOST;
     sched_yield ();
   }
+  *lock = l1;
   if (d->seq != seq)
     return MRING_READ_LOST;
 
@@ -414,14 +428,14 @@ mring_read_begin (MringMap * m, guint64 seq, MmapSlotDesc * d, guint * idx,
     if (d->plane_offset[p] > d->size || d->plane_stride[p] <= 0)
       return MRING_READ_INVALID;
   }
-  *idx = i;
-  *lock = l1;
   return MRING_READ_OK;
 }
 
 gboolean
 mring_read_end (MringMap * m, guint idx, guint64 lock)
 {
+  if (idx >= m->hdr.slot_count)
+    return FALSE;
   /* Orders the payload copy before the re-check: a writer that started
    * rewriting the slot meanwhile has changed the lock. */
   __atomic_thread_fence (__ATOMIC_ACQUIRE);

@@ -131,7 +131,9 @@ gboolean mring_path_changed (MringMap * m);
 
 /* Copies frame `seq`'s descriptor into *d, validated against the mapping.
  * On MRING_READ_OK, the payload is at mring_slot_data (m, *idx), d->size
- * bytes; the copy of it is only good if mring_read_end says so. */
+ * bytes; the copy of it is only good if mring_read_end says so.  *idx and
+ * *lock are always set, so that mring_read_end can tell whether an
+ * INVALID descriptor was only a slot being rewritten. */
 MringReadResult mring_read_begin (MringMap * m, guint64 seq, MmapSlotDesc * d,
     guint * idx, guint64 * lock);
 gboolean mring_read_end (MringMap * m, guint idx, guint64 lock);
