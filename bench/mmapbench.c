@@ -63,6 +63,7 @@ typedef struct
   gchar *pattern;
   gint64 publish;
   gint shm_frames;
+  gboolean drop_allocation;
   gchar *element_props;
   gchar *latency_file;
   gsize frame_size;
@@ -84,6 +85,8 @@ typedef struct
   guint64 damaged;
   guint64 copies;               /* writer: buffers the probe had to copy */
   GArray *latencies;            /* guint64 ns, in the window */
+  GstElement *stats_element;    /* the element whose "stats" we report */
+  GstStructure *stats_at_start; /* main thread only */
   /* Whole life of the process. */
   guint64 seq;                  /* writer: last stamped; reader: last seen */
   guint64 total_frames;
@@ -279,9 +282,62 @@ reader_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
   return GST_PAD_PROBE_OK;
 }
 
+/* The transport element's "stats" property, when it has one (mmapsink,
+ * mmapsrc, any GstBaseSink), or NULL. */
+static GstStructure *
+element_stats (Bench * b)
+{
+  GstStructure *st = NULL;
+  GParamSpec *ps;
+
+  if (!b->stats_element)
+    return NULL;
+  ps = g_object_class_find_property (G_OBJECT_GET_CLASS (b->stats_element),
+      "stats");
+  if (!ps || ps->value_type != GST_TYPE_STRUCTURE)
+    return NULL;
+  g_object_get (b->stats_element, "stats", &st, NULL);
+  return st;
+}
+
+/* A counter's value, or FALSE for fields that are not counters. */
+static gboolean
+counter_value (const GValue * value, guint64 * out)
+{
+  if (value && G_VALUE_TYPE (value) == G_TYPE_UINT64)
+    *out = g_value_get_uint64 (value);
+  else if (value && G_VALUE_TYPE (value) == G_TYPE_UINT)
+    *out = g_value_get_uint (value);
+  else
+    return FALSE;
+  return TRUE;
+}
+
+static gboolean
+print_stat_delta (GQuark field, const GValue * value, gpointer user_data)
+{
+  const GstStructure *start = ((gpointer *) user_data)[0];
+  gboolean *first = ((gpointer *) user_data)[1];
+  guint64 now, before = 0;
+
+  /* Counters only: their change over the window is what matters. */
+  if (!counter_value (value, &now))
+    return TRUE;
+  if (start)
+    counter_value (gst_structure_id_get_value (start, field), &before);
+  printf ("%s\"%s\": %" G_GINT64_FORMAT, *first ? "" : ", ",
+      g_quark_to_string (field), (gint64) (now - before));
+  *first = FALSE;
+  return TRUE;
+}
+
 static void
 window_start (Bench * b)
 {
+  if (b->stats_at_start)
+    gst_structure_free (b->stats_at_start);
+  b->stats_at_start = element_stats (b);
+
   g_mutex_lock (&b->lock);
   b->in_window = TRUE;
   b->frames = b->missed = b->reordered = b->damaged = b->copies = 0;
@@ -313,6 +369,7 @@ window_stop (Bench * b)
 {
   guint64 end_ns, cpu_ns, frames, missed, reordered, damaged, copies, seq;
   glong vcsw, ivcsw;
+  GstStructure *stats;
   struct rusage ru;
   GArray *lat;
   gdouble secs;
@@ -349,6 +406,17 @@ window_stop (Bench * b)
     printf (", \"missed\": %" G_GUINT64_FORMAT ", \"reordered\": %"
         G_GUINT64_FORMAT ", \"damaged\": %" G_GUINT64_FORMAT
         ", \"latency_samples\": %u", missed, reordered, damaged, lat->len);
+  stats = element_stats (b);
+  if (stats) {
+    gboolean first = TRUE;
+    gpointer data[2] = { b->stats_at_start, &first };
+
+    printf (", \"element\": \"%s\", \"element_stats\": {",
+        G_OBJECT_TYPE_NAME (b->stats_element));
+    gst_structure_foreach (stats, print_stat_delta, data);
+    printf ("}");
+    gst_structure_free (stats);
+  }
   printf ("}\n");
   g_array_unref (lat);
 }
@@ -490,8 +558,9 @@ writer_description (Bench * b)
     g_free (caps);
     return NULL;
   }
-  desc = g_strdup_printf ("videotestsrc is-live=%s pattern=%s ! %s ! %s",
-      b->fps > 0 ? "true" : "false", b->pattern, caps, tx);
+  desc = g_strdup_printf ("videotestsrc is-live=%s pattern=%s ! %s ! %s%s",
+      b->fps > 0 ? "true" : "false", b->pattern, caps,
+      b->drop_allocation ? "identity drop-allocation=true ! " : "", tx);
   g_free (caps);
   g_free (tx);
   return desc;
@@ -504,13 +573,15 @@ reader_description (Bench * b)
   const gchar *props = b->element_props ? b->element_props : "";
 
   if (g_str_equal (b->transport, "mmap")) {
-    rx = g_strdup_printf ("mmapsrc location=\"%s\" %s", b->location, props);
+    rx = g_strdup_printf ("mmapsrc name=src location=\"%s\" %s", b->location,
+        props);
   } else if (g_str_equal (b->transport, "shm")) {
     /* shmsrc does not carry caps: they have to be repeated by hand. */
-    rx = g_strdup_printf ("shmsrc socket-path=\"%s\" is-live=true %s ! %s",
+    rx = g_strdup_printf ("shmsrc name=src socket-path=\"%s\" is-live=true "
+        "%s ! %s",
         b->location, props, caps);
   } else if (g_str_equal (b->transport, "tcp")) {
-    rx = g_strdup_printf ("tcpclientsrc host=127.0.0.1 port=%d %s ! "
+    rx = g_strdup_printf ("tcpclientsrc name=src host=127.0.0.1 port=%d %s ! "
         "gdpdepay", b->port, props);
   } else {
     g_free (caps);
@@ -551,6 +622,9 @@ parse_args (Bench * b, int *argc, char ***argv)
     {"shm-frames", 0, 0, G_OPTION_ARG_INT, &b->shm_frames,
         "Writer, shm: size the shared area for this many frames "
         "(default 16)", "N"},
+    {"drop-allocation", 0, 0, G_OPTION_ARG_NONE, &b->drop_allocation,
+        "Writer: keep upstream from allocating in the transport's memory "
+        "(identity drop-allocation=true), so the sink copies", NULL},
     {"element-props", 0, 0, G_OPTION_ARG_STRING, &b->element_props,
         "Extra properties for the transport element, as on a "
         "gst-launch line (e.g. \"slots=16\")", "PROPS"},
@@ -659,6 +733,11 @@ main (int argc, char **argv)
       b.is_writer ? writer_probe : reader_probe, &b, NULL);
   gst_object_unref (pad);
   gst_object_unref (el);
+  /* The element that does the transport's work, for its statistics. */
+  b.stats_element = gst_bin_get_by_name (GST_BIN (b.pipeline),
+      b.is_writer ? "net" : "src");
+  if (!b.stats_element && b.is_writer)
+    b.stats_element = gst_bin_get_by_name (GST_BIN (b.pipeline), "tx");
 
   b.loop = g_main_loop_new (NULL, FALSE);
   bus = gst_element_get_bus (b.pipeline);
@@ -694,6 +773,9 @@ main (int argc, char **argv)
   g_printerr ("%s: %" G_GUINT64_FORMAT " frames in all, %" G_GUINT64_FORMAT
       " damaged\n", b.is_writer ? "writer" : "reader", b.total_frames,
       b.total_damaged);
+  gst_clear_object (&b.stats_element);
+  if (b.stats_at_start)
+    gst_structure_free (b.stats_at_start);
   gst_object_unref (b.pipeline);
   g_io_channel_unref (in);
   g_main_loop_unref (b.loop);
