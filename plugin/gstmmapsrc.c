@@ -61,7 +61,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_mmap_src_debug);
 #define CHECK_INTERVAL_MS 100
 #define DEFAULT_ZERO_COPY TRUE
 #define DEFAULT_MAX_LEASES 2
-#define DEFAULT_SPIN_TIME 0
+#define DEFAULT_SPIN_TIME 300
 
 typedef enum
 {
@@ -1181,8 +1181,11 @@ gst_mmap_src_class_init (GstMmapSrcClass * klass)
    * When the next frame is due (from the frame duration or the last
    * interval) within this many microseconds, poll for it instead of
    * sleeping on the futex, at most twice this long per frame.  Trades CPU
-   * for the tens of microseconds a sleeping process takes to wake up.
-   * 0 never spins.
+   * for the tens to hundreds of microseconds a sleeping process takes to
+   * wake up (bench/: p50 latency 50 instead of about 120 microseconds, for
+   * about 1% of a core at 30 fps).  Only around a frame that is due: a
+   * reader whose writer publishes nothing sleeps in the kernel.  0 never
+   * spins.
    */
   g_object_class_install_property (gobject_class, PROP_SPIN_TIME,
       g_param_spec_uint ("spin-time", "Spin time",
