@@ -46,7 +46,7 @@
 #include <gst/video/video.h>
 
 #define PAGE 4096
-#define STAMP_MAGIC G_GUINT64_CONSTANT (0x48434e4250414d4d)    /* "MMAPBNCH" */
+#define STAMP_MAGIC G_GUINT64_CONSTANT (0x48434e4250414d4d)     /* "MMAPBNCH" */
 #define PAGE_KEY G_GUINT64_CONSTANT (0x9e3779b97f4a7c15)
 /* Damaged frames described on stderr; the rest are only counted. */
 #define MAX_REPORTED_DAMAGE 5
@@ -578,8 +578,7 @@ reader_description (Bench * b)
   } else if (g_str_equal (b->transport, "shm")) {
     /* shmsrc does not carry caps: they have to be repeated by hand. */
     rx = g_strdup_printf ("shmsrc name=src socket-path=\"%s\" is-live=true "
-        "%s ! %s",
-        b->location, props, caps);
+        "%s ! %s", b->location, props, caps);
   } else if (g_str_equal (b->transport, "tcp")) {
     rx = g_strdup_printf ("tcpclientsrc name=src host=127.0.0.1 port=%d %s ! "
         "gdpdepay", b->port, props);
@@ -608,29 +607,29 @@ parse_args (Bench * b, int *argc, char ***argv)
         "Height (default 480)", "N"},
     {"fps", 0, 0, G_OPTION_ARG_INT, &b->fps,
         "Frames per second of a live writer; 0: as fast as it can "
-        "(default 30)", "N"},
+          "(default 30)", "N"},
     {"location", 0, 0, G_OPTION_ARG_FILENAME, &b->location,
         "mmap: the shared file; shm: the control socket", "PATH"},
     {"port", 0, 0, G_OPTION_ARG_INT, &b->port,
-        "tcp: the port (writer: 0 picks a free one, printed on READY)",
+          "tcp: the port (writer: 0 picks a free one, printed on READY)",
         "N"},
     {"pattern", 0, 0, G_OPTION_ARG_STRING, &b->pattern,
         "Writer: videotestsrc pattern (default black)", "NAME"},
     {"publish", 0, 0, G_OPTION_ARG_INT64, &b->publish,
         "Writer: publish this many frames, then drop the rest while "
-        "staying alive (default -1: all)", "N"},
+          "staying alive (default -1: all)", "N"},
     {"shm-frames", 0, 0, G_OPTION_ARG_INT, &b->shm_frames,
         "Writer, shm: size the shared area for this many frames "
-        "(default 16)", "N"},
+          "(default 16)", "N"},
     {"drop-allocation", 0, 0, G_OPTION_ARG_NONE, &b->drop_allocation,
         "Writer: keep upstream from allocating in the transport's memory "
-        "(identity drop-allocation=true), so the sink copies", NULL},
+          "(identity drop-allocation=true), so the sink copies", NULL},
     {"element-props", 0, 0, G_OPTION_ARG_STRING, &b->element_props,
         "Extra properties for the transport element, as on a "
-        "gst-launch line (e.g. \"slots=16\")", "PROPS"},
+          "gst-launch line (e.g. \"slots=16\")", "PROPS"},
     {"latency-file", 0, 0, G_OPTION_ARG_FILENAME, &b->latency_file,
         "Reader: at each stop, write the window's latencies (ns, one a "
-        "line) here", "PATH"},
+          "line) here", "PATH"},
     {NULL}
   };
   GOptionContext *ctx;

@@ -391,8 +391,7 @@ gst_mmap_sink_render (GstBaseSink * bsink, GstBuffer * buf)
     GST_WARNING_OBJECT (self, "%s was truncated by someone else, making a "
         "new file", self->path);
   if (!self->map || self->need_file || mring_broken (self->map) ||
-      (!self->is_video &&
-          size > self->map->hdr.slot_capacity)) {
+      (!self->is_video && size > self->map->hdr.slot_capacity)) {
     guint64 want = self->is_video ? GST_VIDEO_INFO_SIZE (&self->vinfo) :
         MAX (size * 2, MIN_VARIABLE_SLOT);
     if (!gst_mmap_sink_make_file (self, want))
@@ -585,8 +584,7 @@ gst_mmap_sink_event (GstBaseSink * bsink, GstEvent * event)
     GST_DEBUG_OBJECT (self, "EOS after frame %" G_GUINT64_FORMAT, self->seq);
     mring_set_eos (self->map);
   }
-  return GST_BASE_SINK_CLASS (gst_mmap_sink_parent_class)->event (bsink,
-      event);
+  return GST_BASE_SINK_CLASS (gst_mmap_sink_parent_class)->event (bsink, event);
 }
 
 static void

@@ -77,7 +77,7 @@ gst_mmap_src_timestamp_mode_get_type (void)
   static GType type = 0;
   static const GEnumValue values[] = {
     {GST_MMAP_SRC_TIMESTAMP_RUNNING_TIME,
-        "The writer's capture time on this pipeline's running time",
+          "The writer's capture time on this pipeline's running time",
         "running-time"},
     {GST_MMAP_SRC_TIMESTAMP_WRITER,
         "The writer's PTS and DTS, unchanged", "writer"},
@@ -138,7 +138,7 @@ struct _GstMmapSrc
   GMutex wait_lock;
   GstPoll *poll;                /* watches the directory while no writer */
   GstPollFD inotify;
-  gint flushing;                 /* also read without the lock to end a spin */
+  gint flushing;                /* also read without the lock to end a spin */
   MringMap *map;
 
   /* Streaming thread only; start() and stop() do not overlap it. */
@@ -446,8 +446,7 @@ gst_mmap_src_post_waiting (GstMmapSrc * self, const gchar * reason)
   if (self->waiting_posted)
     return;
   self->waiting_posted = TRUE;
-  GST_INFO_OBJECT (self, "waiting for a writer on %s: %s", self->path,
-      reason);
+  GST_INFO_OBJECT (self, "waiting for a writer on %s: %s", self->path, reason);
   gst_element_post_message (GST_ELEMENT (self),
       gst_message_new_element (GST_OBJECT (self),
           gst_structure_new ("mmapsrc-waiting", "location", G_TYPE_STRING,
@@ -739,8 +738,7 @@ gst_mmap_src_read (GstMmapSrc * self, guint64 seq, GstBuffer ** outbuf,
     buf = gst_buffer_new ();
     gst_buffer_append_memory (buf,
         gst_memory_new_wrapped (GST_MEMORY_FLAG_READONLY,
-            mring_slot_data (m, idx), d.size, 0, d.size, ref,
-            lease_ref_free));
+            mring_slot_data (m, idx), d.size, 0, d.size, ref, lease_ref_free));
     gst_mmap_src_stamp (self, buf, &d);
     *outbuf = buf;
     *zero_copy = TRUE;
@@ -1211,8 +1209,7 @@ gst_mmap_src_class_init (GstMmapSrcClass * klass)
   gst_element_class_set_static_metadata (element_class,
       "Memory-mapped file source", "Source/Video",
       "Reads buffers, caps and timestamps that an mmapsink in another "
-      "process publishes into a memory-mapped file",
-      "gst-mmap developers");
+      "process publishes into a memory-mapped file", "gst-mmap developers");
 
   bsrc_class->start = GST_DEBUG_FUNCPTR (gst_mmap_src_start);
   bsrc_class->stop = GST_DEBUG_FUNCPTR (gst_mmap_src_stop);

@@ -36,7 +36,7 @@ slot_desc (MringMap * m, guint idx)
 guint8 *
 mring_slot_data (MringMap * m, guint idx)
 {
-  return m->base + m->hdr.slot_data_offset + (gsize) idx * m->hdr.slot_stride;
+  return m->base + m->hdr.slot_data_offset + (gsize) idx *m->hdr.slot_stride;
 }
 
 static guint64
@@ -118,8 +118,7 @@ guard_handler (int sig, siginfo_t * si, void *uc)
   }
   if ((guard_old.sa_flags & SA_SIGINFO) && guard_old.sa_sigaction) {
     guard_old.sa_sigaction (sig, si, uc);
-  } else if (guard_old.sa_handler == SIG_DFL ||
-      guard_old.sa_handler == SIG_IGN) {
+  } else if (guard_old.sa_handler == SIG_DFL || guard_old.sa_handler == SIG_IGN) {
     /* Returning re-executes the access, which now gets the default. */
     sigaction (SIGBUS, &guard_old, NULL);
   } else {
@@ -550,8 +549,7 @@ mring_claim (const gchar * path, MringMap ** stale, GError ** err)
       }
       if (oerr->code == MRING_ERROR_NOT_OURS) {
         g_set_error (err, MRING_ERROR, MRING_ERROR_NOT_OURS,
-            "\"%s\" exists and is not a gst-mmap file; not replacing it",
-            path);
+            "\"%s\" exists and is not a gst-mmap file; not replacing it", path);
         g_clear_error (&oerr);
         close (fd);
         return FALSE;
@@ -578,8 +576,7 @@ mring_claim (const gchar * path, MringMap ** stale, GError ** err)
 }
 
 static gboolean
-check_space (const gchar * dir, guint64 size, const gchar * path,
-    GError ** err)
+check_space (const gchar * dir, guint64 size, const gchar * path, GError ** err)
 {
   struct statvfs sv;
   if (statvfs (dir, &sv) == 0) {
@@ -745,7 +742,7 @@ reader_entry (MringMap * m, guint i)
 static off_t
 reader_entry_offset (guint i)
 {
-  return MMAP_READER_TABLE_OFFSET + (off_t) i * MMAP_READER_ENTRY_SIZE;
+  return MMAP_READER_TABLE_OFFSET + (off_t) i *MMAP_READER_ENTRY_SIZE;
 }
 
 /* Drops the leases of readers whose entry lock the kernel released (the
@@ -983,8 +980,7 @@ mring_release (MringMap * m, gboolean unlink_path)
 {
   if (m->base && m->writable) {
     __atomic_store_n (&HDR (m)->state,
-        unlink_path ? MMAP_STATE_GONE : MMAP_STATE_REPLACED,
-        __ATOMIC_RELEASE);
+        unlink_path ? MMAP_STATE_GONE : MMAP_STATE_REPLACED, __ATOMIC_RELEASE);
     mring_wake (m);
   }
   if (unlink_path && same_file_at_path (m->fd, m->path))

@@ -20,11 +20,11 @@
 #include "mmapformat.h"
 
 G_BEGIN_DECLS
-
 #define MRING_ERROR (mring_error_quark ())
-GQuark mring_error_quark (void);
+    GQuark mring_error_quark (void);
 
-typedef enum {
+typedef enum
+{
   MRING_ERROR_NOT_FOUND,        /* nothing at the location (yet) */
   MRING_ERROR_NOT_OURS,         /* not a gst-mmap file */
   MRING_ERROR_TRUNCATED,        /* shorter than its header says */
@@ -35,7 +35,8 @@ typedef enum {
   MRING_ERROR_IO,               /* any other system error */
 } MringError;
 
-typedef struct {
+typedef struct
+{
   int fd;
   guint8 *base;
   gsize size;
@@ -64,7 +65,8 @@ typedef struct {
 } MringMap;
 
 /* What a writer asks for when it creates a file. */
-typedef struct {
+typedef struct
+{
   guint slot_count;
   guint64 slot_capacity;
   const gchar *caps;
@@ -75,7 +77,8 @@ typedef struct {
   guint lease_limit;            /* < slot_count */
 } MringParams;
 
-typedef enum {
+typedef enum
+{
   MRING_READ_OK,
   MRING_READ_LOST,              /* overwritten, or being written */
   MRING_READ_INVALID,           /* the descriptor is out of bounds */
@@ -155,5 +158,4 @@ void mring_wait (MringMap * m, guint32 seen, guint64 timeout_ns);
 void mring_wake (MringMap * m);
 
 G_END_DECLS
-
 #endif /* MMAP_RING_H */

@@ -40,6 +40,8 @@ PACKAGES=(
   python3-numpy python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
   # sanitizers, fuzzing, memory checks, plots
   clang libclang-rt-14-dev valgrind gnuplot-nox
+  # formatting check (GNU indent, GStreamer's style)
+  indent
 )
 
 log() { echo "setup.sh: $*"; }

@@ -11,7 +11,8 @@
 # only the meson step it is meson test's own exit code.
 #
 # Steps: meson (the suite), sanitize (the suite under ASan+UBSan), fuzz
-# (libFuzzer, FUZZ_SECONDS), valgrind (a two-process run under memcheck).
+# (libFuzzer, FUZZ_SECONDS), valgrind (a two-process run under memcheck),
+# format (scripts/format.sh --check).
 # TEST_STEPS="meson" runs a subset.
 #
 # Adding a step: write a step_NAME function (it runs in a subshell under
@@ -112,7 +113,12 @@ step_valgrind() {
   BUILD_DIR="$BUILD_DIR" ./tests/valgrind-twoproc.sh
 }
 
-STEPS=(meson sanitize fuzz valgrind)
+# Step: the C sources are formatted in GStreamer's style.
+step_format() {
+  ./scripts/format.sh --check && echo "format: 1 passed, 0 failed"
+}
+
+STEPS=(meson sanitize fuzz valgrind format)
 if [ -n "${TEST_STEPS:-}" ]; then
   read -r -a STEPS <<<"$TEST_STEPS"
 fi

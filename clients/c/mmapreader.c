@@ -31,7 +31,8 @@
  * frame up for lost. */
 #define READ_RETRIES 3
 
-typedef struct {
+typedef struct
+{
   int fd;                       /* -1: none */
   uint8_t *map;
   size_t map_size;
@@ -52,7 +53,8 @@ typedef struct {
   char caps[MMAP_CAPS_MAX];
 } MappedFile;
 
-struct MmapReader {
+struct MmapReader
+{
   char *path;
   MappedFile cur;
   int finished;                 /* cur will get no more frames */
@@ -134,8 +136,7 @@ mmap_header_check (const MmapFileHeader * h, uint64_t file_bytes,
     BAD ("slot_count %u is outside %u..%u", h->slot_count, MMAP_SLOTS_MIN,
         MMAP_SLOTS_MAX);
   if (h->slot_desc_size != MMAP_SLOT_DESC_SIZE)
-    BAD ("slot_desc_size %u is not %u", h->slot_desc_size,
-        MMAP_SLOT_DESC_SIZE);
+    BAD ("slot_desc_size %u is not %u", h->slot_desc_size, MMAP_SLOT_DESC_SIZE);
   /* slot_count <= 64 keeps the descriptor products from overflowing */
   if (h->slot_desc_offset < MMAP_HEADER_SIZE || h->slot_desc_offset % 8 != 0
       || h->slot_desc_offset > h->file_size
@@ -160,8 +161,7 @@ mmap_header_check (const MmapFileHeader * h, uint64_t file_bytes,
         (unsigned long long) h->slot_stride);
   if (h->caps_length >= MMAP_CAPS_MAX || h->caps[h->caps_length] != '\0'
       || memchr (h->caps, '\0', h->caps_length) != NULL)
-    BAD ("caps string is not NUL terminated at caps_length %u",
-        h->caps_length);
+    BAD ("caps string is not NUL terminated at caps_length %u", h->caps_length);
   if (h->state > MMAP_STATE_REPLACED)
     BAD ("unknown state %u", h->state);
 #undef BAD
@@ -353,8 +353,7 @@ try_open (MmapReader * r)
   }
   if (done != sizeof *h)
     snprintf (why, sizeof why, "file is smaller than the 4096-byte header");
-  if (done != sizeof *h || !mmap_header_check (h, st.st_size, why,
-          sizeof why)) {
+  if (done != sizeof *h || !mmap_header_check (h, st.st_size, why, sizeof why)) {
     set_error (r, "invalid gst-mmap file: %s", why);
     free (h);
     drop_bad (r, fd);
@@ -424,7 +423,8 @@ try_open (MmapReader * r)
   return 1;
 }
 
-typedef enum { SLOT_OK, SLOT_LOST, SLOT_BAD } SlotResult;
+typedef enum
+{ SLOT_OK, SLOT_LOST, SLOT_BAD } SlotResult;
 
 static SlotResult
 read_slot (MmapReader * r, uint64_t s, MmapSlotDesc * desc)
@@ -443,7 +443,7 @@ read_slot (MmapReader * r, uint64_t s, MmapSlotDesc * desc)
         i, r->cur.slot_count);
     return SLOT_BAD;
   }
-  d = r->cur.map + r->cur.slot_desc_offset + (uint64_t) i * MMAP_SLOT_DESC_SIZE;
+  d = r->cur.map + r->cur.slot_desc_offset + (uint64_t) i *MMAP_SLOT_DESC_SIZE;
   lock = (const uint64_t *) d;
 
   for (attempt = 0;; attempt++) {

@@ -19,59 +19,62 @@
 #include "mmapformat.h"
 
 #ifdef __cplusplus
-extern "C" {
+extern "C"
+{
 #endif
 
-typedef struct MmapReader MmapReader;
+  typedef struct MmapReader MmapReader;
 
-typedef enum {
-  MMAP_READ_ERROR = -1,         /* see mmap_reader_error() */
-  MMAP_READ_FRAME = 0,          /* *frame is filled */
-  MMAP_READ_TIMEOUT = 1,        /* nothing new within the timeout */
-  MMAP_READ_EOS = 2,            /* the writer signalled end of stream; a
+  typedef enum
+  {
+    MMAP_READ_ERROR = -1,       /* see mmap_reader_error() */
+    MMAP_READ_FRAME = 0,        /* *frame is filled */
+    MMAP_READ_TIMEOUT = 1,      /* nothing new within the timeout */
+    MMAP_READ_EOS = 2,          /* the writer signalled end of stream; a
                                  * later call waits for more data or for a
                                  * new writer */
-} MmapReadResult;
+  } MmapReadResult;
 
-typedef struct {
-  uint64_t seq;                 /* frame number, continues across files of
+  typedef struct
+  {
+    uint64_t seq;               /* frame number, continues across files of
                                  * the same writer */
-  uint64_t writer_id;
-  uint64_t caps_seq;            /* of the file the frame came from */
-  const char *caps;             /* GStreamer caps string */
-  const uint8_t *data;          /* private copy of the payload */
-  uint64_t size;
-  int64_t latency_ns;           /* CLOCK_MONOTONIC now - publication */
-  uint64_t skipped;             /* frames lost just before this one */
-  /* The descriptor as it was when the frame was copied: timestamps,
-   * flags and plane layout.  desc.lock has no meaning here. */
-  MmapSlotDesc desc;
-} MmapFrame;
+    uint64_t writer_id;
+    uint64_t caps_seq;          /* of the file the frame came from */
+    const char *caps;           /* GStreamer caps string */
+    const uint8_t *data;        /* private copy of the payload */
+    uint64_t size;
+    int64_t latency_ns;         /* CLOCK_MONOTONIC now - publication */
+    uint64_t skipped;           /* frames lost just before this one */
+    /* The descriptor as it was when the frame was copied: timestamps,
+     * flags and plane layout.  desc.lock has no meaning here. */
+    MmapSlotDesc desc;
+  } MmapFrame;
 
 /* Returns NULL only when out of memory.  Does not touch the path yet. */
-MmapReader *mmap_reader_new (const char *path);
-void mmap_reader_free (MmapReader * reader);
+  MmapReader *mmap_reader_new (const char *path);
+  void mmap_reader_free (MmapReader * reader);
 
 /* Waits up to timeout_ms (negative: forever, 0: do not wait) for the next
  * frame.  frame->data and frame->caps stay valid until the next call or
  * mmap_reader_free().  On MMAP_READ_ERROR (a file that fails validation,
  * or a system error) the bad file is dropped; calling again retries the
  * path once it names a different file. */
-MmapReadResult mmap_reader_read (MmapReader * reader, MmapFrame * frame,
-    int timeout_ms);
+  MmapReadResult mmap_reader_read (MmapReader * reader, MmapFrame * frame,
+      int timeout_ms);
 
 /* "path: reason" for the last MMAP_READ_ERROR. */
-const char *mmap_reader_error (const MmapReader * reader);
+  const char *mmap_reader_error (const MmapReader * reader);
 
-uint64_t mmap_reader_frames_read (const MmapReader * reader);
-uint64_t mmap_reader_frames_skipped (const MmapReader * reader);
+  uint64_t mmap_reader_frames_read (const MmapReader * reader);
+  uint64_t mmap_reader_frames_skipped (const MmapReader * reader);
 
 /* Checks a header snapshot of a file of file_bytes bytes.  Returns 1 if it
  * is a valid version 1 header, else 0 with the reason in why. */
-int mmap_header_check (const MmapFileHeader * header, uint64_t file_bytes,
-    char *why, size_t why_size);
+  int mmap_header_check (const MmapFileHeader * header, uint64_t file_bytes,
+      char *why, size_t why_size);
 
 #ifdef __cplusplus
 }
 #endif
-#endif /* MMAP_READER_H */
+#endif                          /* MMAP_READER_H */

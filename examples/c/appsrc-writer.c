@@ -90,8 +90,7 @@ main (int argc, char **argv)
     /* The reason (e.g. another writer holds the location) is on the bus. */
     ret = EXIT_FAILURE;
   } else {
-    g_print ("writing %" G_GUINT64_FORMAT " frames to %s\n", frames,
-        location);
+    g_print ("writing %" G_GUINT64_FORMAT " frames to %s\n", frames, location);
     for (n = 0; n < frames; n++) {
       if (gst_app_src_push_buffer (GST_APP_SRC (appsrc),
               draw_frame (&info, n)) != GST_FLOW_OK)

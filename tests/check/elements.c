@@ -142,8 +142,7 @@ wait_element_message (GstBus * bus, const gchar * name)
       GError *err = NULL;
       gchar *dbg = NULL;
       gst_message_parse_error (msg, &err, &dbg);
-      fail ("error while waiting for \"%s\": %s (%s)", name, err->message,
-          dbg);
+      fail ("error while waiting for \"%s\": %s (%s)", name, err->message, dbg);
     }
     if (gst_message_has_name (msg, name))
       return msg;
@@ -309,10 +308,10 @@ error_text (const GError * err, const gchar * dbg)
 }
 
 static GstElement *
-parse_pipeline (const gchar * fmt, ...) G_GNUC_PRINTF (1, 2);
-
-static GstElement *
 parse_pipeline (const gchar * fmt, ...)
+G_GNUC_PRINTF (1, 2);
+
+     static GstElement *parse_pipeline (const gchar * fmt, ...)
 {
   va_list args;
   gchar *desc;
@@ -1184,8 +1183,7 @@ check_src_refuses (const gchar * what, const guint8 * content, gsize len,
           GST_RESOURCE_ERROR_OPEN_READ), "%s: %s", what, err->message);
   text = error_text (err, dbg);
   fail_unless (strstr (text, path) && says_one_of (text, reasons),
-      "%s: \"%s\" does not name the file and say \"%s\"", what, text,
-      reasons);
+      "%s: \"%s\" does not name the file and say \"%s\"", what, text, reasons);
   GST_INFO ("%s: %s", what, text);
 
   g_free (text);
@@ -1205,8 +1203,7 @@ GST_START_TEST (test_src_refuses_garbage)
   for (i = 0; i < 65536; i++)
     junk[i] = g_rand_int (rand);
   check_src_refuses ("random bytes", junk, 65536, "not a gst-mmap file");
-  check_src_refuses ("an empty file", junk, 0,
-      "too short|not a gst-mmap file");
+  check_src_refuses ("an empty file", junk, 0, "too short|not a gst-mmap file");
   check_src_refuses ("a short text file", (const guint8 *) "hello\n", 6,
       "too short|not a gst-mmap file");
   g_rand_free (rand);
@@ -1365,8 +1362,7 @@ typedef struct
 } Sums;
 
 static void
-record_handoff (GstElement * sink, GstBuffer * buf, GstPad * pad,
-    gpointer data)
+record_handoff (GstElement * sink, GstBuffer * buf, GstPad * pad, gpointer data)
 {
   Sums *sums = data;
   GstMapInfo map;

@@ -125,8 +125,7 @@ open_ok (const gchar * path)
 {
   GError *err = NULL;
   MringMap *r = mring_open (path, &err);
-  fail_unless (r != NULL, "mring_open (%s): %s", path,
-      err ? err->message : "");
+  fail_unless (r != NULL, "mring_open (%s): %s", path, err ? err->message : "");
   return r;
 }
 
@@ -573,7 +572,7 @@ GST_END_TEST;
 GST_START_TEST (test_lease_limit_keeps_writer_going)
 {
   gchar *path = mmap_test_path ("limit");
-  MringMap *w = make_writer (path, 4, 64);        /* lease_limit 2 */
+  MringMap *w = make_writer (path, 4, 64);      /* lease_limit 2 */
   MringMap *r1 = open_ok (path), *r2 = open_ok (path);
   guint64 seq;
 
@@ -789,8 +788,7 @@ GST_START_TEST (test_open_unknown_version)
   assert_open_fails (path, MRING_ERROR_VERSION, "version 2");
   /* The message tells both versions. */
   fail_unless (mring_open (path, &err) == NULL);
-  fail_unless (strstr (err->message, "version 2") != NULL, "%s",
-      err->message);
+  fail_unless (strstr (err->message, "version 2") != NULL, "%s", err->message);
   g_clear_error (&err);
 
   h->version = 0;
@@ -820,8 +818,7 @@ PATCH (data_offset_huge, h->slot_data_offset = G_MAXUINT64 - 4095);
 PATCH (stride_past_end, h->slot_stride += 4096);
 PATCH (stride_huge, h->slot_stride = G_MAXUINT64 / MMAP_SLOTS_MAX);
 PATCH (stride_overflows, h->slot_stride = (G_MAXUINT64 / 4) + 4096);
-PATCH (stride_times_count_wraps,
-    h->slot_stride = G_GUINT64_CONSTANT (1) << 62);
+PATCH (stride_times_count_wraps, h->slot_stride = G_GUINT64_CONSTANT (1) << 62);
 PATCH (capacity_over_stride, h->slot_capacity = h->slot_stride + 1);
 PATCH (file_size_small, h->file_size = MMAP_SLOT_DESC_OFFSET);
 PATCH (caps_length_max, h->caps_length = MMAP_CAPS_MAX);
@@ -1061,8 +1058,7 @@ GST_START_TEST (test_claim_takes_over_dead_writer)
   fail_if (mring_writer_alive (r));
   fail_unless_equals_int (mring_state (r), MMAP_STATE_RUNNING);
 
-  fail_unless (mring_claim (path, &stale, &err), "%s",
-      err ? err->message : "");
+  fail_unless (mring_claim (path, &stale, &err), "%s", err ? err->message : "");
   fail_unless (stale != NULL, "the dead writer's file was not handed over");
   w2 = make_writer_full (path, 2, 64, "application/x-second", 0, 0600, stale);
   mring_map_unref (stale);
