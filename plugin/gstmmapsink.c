@@ -685,8 +685,11 @@ gst_mmap_sink_class_init (GstMmapSinkClass * klass)
   gst_element_class_add_static_pad_template (element_class, &sink_template);
   gst_element_class_set_static_metadata (element_class,
       "Memory-mapped file sink", "Sink/Video",
-      "Publishes buffers, caps and timestamps into a ring in a memory-mapped "
-      "file that any number of mmapsrc readers in other processes follow",
+      "Publishes buffers with their caps and timestamps into a ring of slots "
+      "in a memory-mapped file (under /dev/shm by default) that any number "
+      "of mmapsrc readers in other processes follow, without ever waiting "
+      "for them. Upstream renders straight into the file (zero-copy). "
+      "Example: gst-launch-1.0 v4l2src ! mmapsink location=/dev/shm/cam",
       "gst-mmap developers");
 
   bsink_class->start = GST_DEBUG_FUNCPTR (gst_mmap_sink_start);

@@ -17,7 +17,8 @@
  * can slow it down.
  *
  * mmapsrc waits for a writer to appear (posting an element message named
- * `mmapsrc-waiting`), follows it through caps changes (renegotiating) and
+ * `mmapsrc-waiting`; `mmapsrc-writer` when one is found, `mmapsrc-skipped`
+ * when frames were lost), follows it through caps changes (renegotiating) and
  * restarts, outputs every frame once (starting with the newest when it
  * joins late), and marks DISCONT where it had to skip frames.  It sleeps
  * on a futex in the file between frames.
@@ -816,6 +817,25 @@ gst_mmap_src_update_caps (GstMmapSrc * self)
   return TRUE;
 }
 
+/* Counts frames this reader lost and tells the application, which can
+ * watch for `mmapsrc-skipped` with gst-launch-1.0 -m. */
+static void
+gst_mmap_src_skipped (GstMmapSrc * self, guint64 lost, guint64 resume)
+{
+  guint64 total;
+
+  GST_OBJECT_LOCK (self);
+  self->frames_skipped += lost;
+  total = self->frames_skipped;
+  GST_OBJECT_UNLOCK (self);
+  gst_element_post_message (GST_ELEMENT (self),
+      gst_message_new_element (GST_OBJECT (self),
+          gst_structure_new ("mmapsrc-skipped", "location", G_TYPE_STRING,
+              self->path, "skipped", G_TYPE_UINT64, lost, "total",
+              G_TYPE_UINT64, total, "resume-frame", G_TYPE_UINT64, resume,
+              NULL)));
+}
+
 static Step
 gst_mmap_src_step (GstMmapSrc * self, GstBuffer ** outbuf)
 {
@@ -866,9 +886,7 @@ gst_mmap_src_step (GstMmapSrc * self, GstBuffer ** outbuf)
       guint64 lost = w - self->next_seq;
       GST_DEBUG_OBJECT (self, "%" G_GUINT64_FORMAT " frames behind the "
           "writer, skipping to frame %" G_GUINT64_FORMAT, lost, w);
-      GST_OBJECT_LOCK (self);
-      self->frames_skipped += lost;
-      GST_OBJECT_UNLOCK (self);
+      gst_mmap_src_skipped (self, lost, w);
       self->next_seq = w;
       self->discont = TRUE;
     }
@@ -876,9 +894,7 @@ gst_mmap_src_step (GstMmapSrc * self, GstBuffer ** outbuf)
     if (s == STEP_AGAIN) {
       GST_DEBUG_OBJECT (self, "frame %" G_GUINT64_FORMAT " was overwritten "
           "while read", self->next_seq);
-      GST_OBJECT_LOCK (self);
-      self->frames_skipped++;
-      GST_OBJECT_UNLOCK (self);
+      gst_mmap_src_skipped (self, 1, self->next_seq + 1);
       self->next_seq++;
       self->discont = TRUE;
       return STEP_AGAIN;
@@ -1208,8 +1224,12 @@ gst_mmap_src_class_init (GstMmapSrcClass * klass)
   gst_element_class_add_static_pad_template (element_class, &src_template);
   gst_element_class_set_static_metadata (element_class,
       "Memory-mapped file source", "Source/Video",
-      "Reads buffers, caps and timestamps that an mmapsink in another "
-      "process publishes into a memory-mapped file", "gst-mmap developers");
+      "Reads the buffers an mmapsink in another process publishes into a "
+      "memory-mapped file, with the writer's caps (no capsfilter needed) "
+      "and timestamps; waits for the writer, follows its caps changes and "
+      "restarts, hands out zero-copy read-only buffers. Example: "
+      "gst-launch-1.0 mmapsrc location=/dev/shm/cam ! videoconvert ! "
+      "autovideosink", "gst-mmap developers");
 
   bsrc_class->start = GST_DEBUG_FUNCPTR (gst_mmap_src_start);
   bsrc_class->stop = GST_DEBUG_FUNCPTR (gst_mmap_src_stop);
