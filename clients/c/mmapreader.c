@@ -64,6 +64,7 @@ struct MmapReader
   int stale_fd;
 
   int have_pos;
+  int waited;                   /* no writer when we first looked */
   uint64_t next_seq;
   uint64_t pos_writer_id;
   int eos_reported;
@@ -525,6 +526,7 @@ mmap_reader_read (MmapReader * r, MmapFrame * frame, int timeout_ms)
       if (rc < 0)
         return MMAP_READ_ERROR;
       if (rc == 0) {
+        r->waited = 1;
         now = now_ns (CLOCK_MONOTONIC);
         if (now >= deadline)
           return MMAP_READ_TIMEOUT;
@@ -555,11 +557,15 @@ mmap_reader_read (MmapReader * r, MmapFrame * frame, int timeout_ms)
       if (r->finished) {
         /* Joining: a file whose writer is done has nothing current. */
         unmap_current (r);
+        r->waited = 1;
         continue;
       }
       r->have_pos = 1;
       r->pos_writer_id = r->cur.writer_id;
-      r->next_seq = ws > r->cur.base_seq ? ws : r->cur.base_seq + 1;
+      /* A reader that waited for this writer wants all of its frames;
+       * one that finds it running starts at the newest. */
+      r->next_seq = ws > r->cur.base_seq && !r->waited ? ws :
+          r->cur.base_seq + 1;
     }
 
     if (ws >= r->next_seq) {

@@ -8,7 +8,8 @@ and protocol (version 1) are described in docs/FORMAT.md.
     for frame in mmapreader.Reader("/dev/shm/cam"):
         print(frame.seq, frame.format, frame.array.shape, frame.latency)
 
-A Reader waits for the file to appear, joins at the newest frame, then
+A Reader waits for the file to appear (then reads every frame of that
+writer) or joins a running writer at its newest frame, then
 yields every later frame once; frames that the writer overwrote before they
 could be copied are counted in ``Reader.frames_skipped`` (and in
 ``Frame.skipped`` of the next frame).  It follows caps changes and writer
@@ -460,6 +461,7 @@ class Reader:
         # means "no new file yet".
         self._stale_fd = None
         self._have_pos = False
+        self._waited = False  # no writer when we first looked
         self._next = 0
         self._pos_writer = None
         self._eos_reported = False
@@ -605,6 +607,7 @@ class Reader:
         while True:
             if self._file is None:
                 if not self._try_open():
+                    self._waited = True
                     now = mono()
                     if deadline is not None and now >= deadline:
                         return "timeout", None
@@ -636,10 +639,14 @@ class Reader:
                     # Joining: a file whose writer is done has nothing
                     # current to offer.
                     self._drop_current()
+                    self._waited = True
                     continue
                 self._have_pos = True
                 self._pos_writer = f.writer_id
-                self._next = ws if ws > f.base_seq else f.base_seq + 1
+                # A reader that waited for this writer wants all of its
+                # frames; one that finds it running starts at the newest.
+                self._next = ws if ws > f.base_seq and not self._waited \
+                    else f.base_seq + 1
 
             if ws >= self._next:
                 if ws - self._next >= SLOT_LOG:
