@@ -493,12 +493,50 @@ same_file_at_path (int fd, const gchar * path)
   return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
+/* A writer that died between creating its temporary file and renaming it
+ * leaves ".NAME.XXXXXX" behind.  Remove those that nobody has locked and
+ * that are old enough not to be another writer's file being made now. */
+static void
+remove_stale_temporaries (const gchar * path)
+{
+  gchar *dir = g_path_get_dirname (path);
+  gchar *base = g_path_get_basename (path);
+  gchar *prefix = g_strdup_printf (".%s.", base);
+  gsize plen = strlen (prefix);
+  const gchar *name;
+  GDir *d = g_dir_open (dir, 0, NULL);
+
+  while (d && (name = g_dir_read_name (d))) {
+    gchar *full;
+    struct stat st;
+    int fd;
+
+    if (strncmp (name, prefix, plen) != 0 || strlen (name) != plen + 6)
+      continue;
+    full = g_build_filename (dir, name, NULL);
+    fd = open (full, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd >= 0 && fstat (fd, &st) == 0 && S_ISREG (st.st_mode) &&
+        st.st_uid == geteuid () && time (NULL) - st.st_mtime > 10 &&
+        !ofd_locked_by_other (fd, MMAP_WRITER_LOCK_OFFSET, 1))
+      unlink (full);
+    if (fd >= 0)
+      close (fd);
+    g_free (full);
+  }
+  if (d)
+    g_dir_close (d);
+  g_free (prefix);
+  g_free (base);
+  g_free (dir);
+}
+
 gboolean
 mring_claim (const gchar * path, MringMap ** stale, GError ** err)
 {
   guint attempt;
 
   *stale = NULL;
+  remove_stale_temporaries (path);
   for (attempt = 0; attempt < 10; attempt++) {
     GError *oerr = NULL;
     MringMap *m;
