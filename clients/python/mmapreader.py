@@ -23,8 +23,9 @@ seqlock, so a frame is never torn.
   channels in the order the format name gives;
 * GRAY8: uint8, shape (height, width, 1); GRAY16_LE/GRAY16_BE: uint16 with
   that byte order, shape (height, width, 1);
-* YUY2, UYVY, YVYU: uint8, shape (height, width, 2), i.e. the bytes of each
-  row as 2 per pixel, in the format's order (YUY2: Y0 U Y1 V ...);
+* YUY2, UYVY, YVYU: uint8, shape (height, 2*ceil(width/2), 2), i.e. the
+  bytes of each row as 2 per pixel, in the format's order (YUY2: Y0 U Y1 V
+  ...); an odd width keeps the last pair whole (its chroma is real data);
 * planar and semi-planar formats: a tuple of 2-D uint8 arrays, one per
   plane, in GStreamer's plane order:
   I420 (Y, U, V), YV12 (Y, V, U), Y42B (Y, U, V), Y444 (Y, U, V), each
@@ -274,6 +275,10 @@ def _layout(fmt, width, height):
         return None
     if fmt in _PACKED:
         c = _PACKED[fmt]
+        if c == 2:
+            # 4:2:2 packed: pixels go in pairs (Y0 U Y1 V), so an odd
+            # width still has a whole last pair, chroma included.
+            width += width & 1
         return [((height, width, c), np.uint8)]
     if fmt in _GRAY16:
         return [((height, width, 1), np.dtype(_GRAY16[fmt]))]
@@ -547,16 +552,20 @@ class Reader:
             return False
         writable = True
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CLOEXEC)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CLOEXEC)
+            except PermissionError:
+                # Still readable, but we cannot register as a futex waiter.
+                writable = False
+                fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             return False
-        except PermissionError:
-            # Still readable, but we cannot register as a futex waiter.
-            writable = False
-            try:
-                fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
-            except FileNotFoundError:
-                return False
+        except OSError as e:
+            # A directory, a file we may not read, ...: a refused file.
+            if e.errno == errno.EISDIR:
+                raise MmapFormatError(self.path,
+                                      "not a regular file (a directory)")
+            raise MmapFormatError(self.path, "cannot open: %s" % e.strerror)
         st = os.fstat(fd)
         if self._is_stale(st):
             os.close(fd)
