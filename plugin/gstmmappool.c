@@ -149,6 +149,18 @@ gst_mmap_pool_release_buffer (GstBufferPool * bpool, GstBuffer * buffer)
   gst_buffer_unref (buffer);
 }
 
+MringMap *
+gst_mmap_pool_slot_map (GstBuffer * buf)
+{
+  SlotRef *ref;
+
+  if (gst_buffer_n_memory (buf) != 1)
+    return NULL;
+  ref = gst_mini_object_get_qdata (GST_MINI_OBJECT_CAST
+      (gst_buffer_peek_memory (buf, 0)), slot_ref_quark ());
+  return ref ? ref->map : NULL;
+}
+
 gint
 gst_mmap_pool_take_slot (GstBuffer * buf, MringMap * map)
 {

@@ -390,6 +390,22 @@ gst_mmap_sink_render (GstBaseSink * bsink, GstBuffer * buf)
   if (self->map && mring_broken (self->map))
     GST_WARNING_OBJECT (self, "%s was truncated by someone else, making a "
         "new file", self->path);
+  {
+    /* Upstream rendered into a slot of a file truncated meanwhile: what
+     * it drew may be gone with the file's pages.  Never publish that. */
+    MringMap *slot_map = gst_mmap_pool_slot_map (buf);
+    if (slot_map && mring_broken (slot_map)) {
+      GST_WARNING_OBJECT (self, "dropping a frame drawn into a truncated "
+          "file");
+      GST_OBJECT_LOCK (self);
+      self->frames_dropped++;
+      GST_OBJECT_UNLOCK (self);
+      if (slot_map == self->map && !gst_mmap_sink_make_file (self,
+              self->map->hdr.slot_capacity))
+        return GST_FLOW_ERROR;
+      return GST_FLOW_OK;
+    }
+  }
   if (!self->map || self->need_file || mring_broken (self->map) ||
       (!self->is_video && size > self->map->hdr.slot_capacity)) {
     guint64 want = self->is_video ? GST_VIDEO_INFO_SIZE (&self->vinfo) :

@@ -154,6 +154,8 @@ struct _GstMmapSrc
   guint64 next_seq;             /* 0: start at the newest frame */
   guint64 last_publish;         /* publish_monotonic_ns of the last frame */
   guint64 period_ns;            /* expected time between frames, or 0 */
+  guint64 skipped_unposted;     /* lost since the last mmapsrc-skipped */
+  guint64 skipped_posted_at;
   guint64 spin_ns;
   gboolean discont;
   gboolean waiting_posted;
@@ -322,6 +324,7 @@ gst_mmap_src_start (GstBaseSrc * bsrc)
   self->lease_max = self->max_leases;
   self->spin_ns = (guint64) self->spin_time * 1000;
   self->period_ns = self->last_publish = 0;
+  self->skipped_unposted = self->skipped_posted_at = 0;
   self->frames_read = self->frames_skipped = self->frames_zero_copy = 0;
   self->writers_seen = self->latency_last = self->latency_sum = 0;
   GST_OBJECT_UNLOCK (self);
@@ -822,12 +825,20 @@ gst_mmap_src_update_caps (GstMmapSrc * self)
 static void
 gst_mmap_src_skipped (GstMmapSrc * self, guint64 lost, guint64 resume)
 {
-  guint64 total;
+  guint64 total, now = monotonic_ns ();
 
   GST_OBJECT_LOCK (self);
   self->frames_skipped += lost;
   total = self->frames_skipped;
   GST_OBJECT_UNLOCK (self);
+  /* At most ten messages a second, each with what was lost since the
+   * last one: a reader that keeps losing frames must not flood the bus. */
+  self->skipped_unposted += lost;
+  if (now - self->skipped_posted_at < 100 * GST_MSECOND)
+    return;
+  lost = self->skipped_unposted;
+  self->skipped_unposted = 0;
+  self->skipped_posted_at = now;
   gst_element_post_message (GST_ELEMENT (self),
       gst_message_new_element (GST_OBJECT (self),
           gst_structure_new ("mmapsrc-skipped", "location", G_TYPE_STRING,
@@ -851,8 +862,15 @@ gst_mmap_src_step (GstMmapSrc * self, GstBuffer ** outbuf)
   h = &m->hdr;
 
   if (mring_broken (m)) {
-    /* Truncated under us (the SIGBUS guard caught it): whatever is at the
-     * location now gets validated afresh. */
+    /* Truncated under us (the SIGBUS guard caught it).  While its live
+     * writer has not replaced it yet, wait; then whatever is at the
+     * location gets validated afresh. */
+    if (!mring_path_changed (m) && mring_writer_alive (m)) {
+      GST_DEBUG_OBJECT (self, "%s was truncated, waiting for its writer to "
+          "replace it", self->path);
+      gst_mmap_src_sleep (self);
+      return STEP_AGAIN;
+    }
     GST_WARNING_OBJECT (self, "%s was truncated while mapped, reopening",
         self->path);
     gst_mmap_src_set_map (self, NULL);
@@ -877,8 +895,22 @@ gst_mmap_src_step (GstMmapSrc * self, GstBuffer ** outbuf)
         ("location: %s", self->path));
     return STEP_ERROR;
   }
+  if (w - h->base_seq > G_MAXUINT64 / 4) {
+    GST_ELEMENT_ERROR (self, STREAM, DECODE,
+        ("\"%s\": write_seq %" G_GUINT64_FORMAT " is out of range",
+            self->path, w), ("location: %s", self->path));
+    return STEP_ERROR;
+  }
   if (self->next_seq == 0)
     self->next_seq = w > h->base_seq ? w : h->base_seq + 1;
+  else if (self->next_seq > w + 1) {
+    /* write_seq went back (another process wrote to the file): follow
+     * the writer from where it really is. */
+    GST_WARNING_OBJECT (self, "%s: write_seq went back to %" G_GUINT64_FORMAT
+        ", resynchronising", self->path, w);
+    self->next_seq = w + 1;
+    self->discont = TRUE;
+  }
 
   if (self->next_seq <= w) {
     /* Frames older than the ring's depth are gone: go to the newest. */

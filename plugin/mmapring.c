@@ -82,9 +82,9 @@ ofd_locked_by_other (int fd, off_t start, off_t len)
 
 /* SIGBUS guard.  Touching a page of a shared mapping beyond the end of
  * its file raises SIGBUS, and anyone with write access to the file can
- * truncate it.  As wl_shm servers do, the handler below maps anonymous
- * memory over the rest of the mapping when the fault is inside one of
- * ours, flags the map broken, and lets the access go on: readers then
+ * truncate it.  As wl_shm servers do, the handler below maps an anonymous
+ * page over the faulting one when the fault is inside one of ours, flags
+ * the map broken, and lets the access go on: readers then
  * discard the frame and reopen.  Faults elsewhere go to the previous
  * handler, or to the default action.  The table is read in the handler,
  * so it holds only plain words published with atomics. */
@@ -110,7 +110,9 @@ guard_handler (int sig, siginfo_t * si, void *uc)
     guint8 *b = __atomic_load_n (&guard_table[i].base, __ATOMIC_ACQUIRE);
     if (b && addr >= b && addr < b + guard_table[i].size) {
       guint8 *page = (guint8 *) ((guintptr) addr & guard_page_mask);
-      mmap (page, b + guard_table[i].size - page, PROT_READ | PROT_WRITE,
+      /* Only the faulting page: pages replaced by earlier faults keep
+       * what was written to them since. */
+      mmap (page, ~guard_page_mask + 1, PROT_READ | PROT_WRITE,
           MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
       __atomic_store_n (guard_table[i].broken, 1, __ATOMIC_RELAXED);
       return;
