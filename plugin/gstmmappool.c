@@ -18,9 +18,9 @@ struct _GstMmapPool
   GstBufferPool parent;
 
   /* Set at construction, read-only afterwards. */
-  MringMap *map;
   GstVideoInfo info;
-  /* Under the pool's object lock (set_config vs. acquire). */
+  /* Under the pool's object lock (set_config and set_map vs. acquire). */
+  MringMap *map;
   gboolean add_meta;
 };
 
@@ -107,21 +107,24 @@ gst_mmap_pool_acquire_buffer (GstBufferPool * bpool, GstBuffer ** buffer,
   gsize size = GST_VIDEO_INFO_SIZE (&self->info);
   GstBuffer *buf;
   gboolean add_meta;
+  MringMap *map;
   gint idx;
 
   GST_OBJECT_LOCK (self);
   add_meta = self->add_meta;
+  map = mring_map_ref (self->map);
   GST_OBJECT_UNLOCK (self);
 
-  idx = mring_slot_acquire (self->map);
+  /* A truncated file's slots may be gone: its frames would be lost. */
+  idx = mring_broken (map) ? -1 : mring_slot_acquire (map);
   if (idx >= 0) {
     SlotRef *ref = g_new0 (SlotRef, 1);
     GstMemory *mem;
 
-    ref->map = mring_map_ref (self->map);
+    ref->map = mring_map_ref (map);
     ref->idx = idx;
-    mem = gst_memory_new_wrapped (0, mring_slot_data (self->map, idx),
-        self->map->hdr.slot_capacity, 0, size, NULL, NULL);
+    mem = gst_memory_new_wrapped (0, mring_slot_data (map, idx),
+        map->hdr.slot_capacity, 0, size, NULL, NULL);
     gst_mini_object_set_qdata (GST_MINI_OBJECT_CAST (mem), slot_ref_quark (),
         ref, slot_ref_free);
     buf = gst_buffer_new ();
@@ -131,6 +134,7 @@ gst_mmap_pool_acquire_buffer (GstBufferPool * bpool, GstBuffer ** buffer,
     GST_DEBUG_OBJECT (self, "no free slot, handing out system memory");
     buf = gst_buffer_new_allocate (NULL, size, NULL);
   }
+  mring_map_unref (map);
   if (add_meta) {
     const GstVideoInfo *vi = &self->info;
     gst_buffer_add_video_meta_full (buf, GST_VIDEO_FRAME_FLAG_NONE,
@@ -147,6 +151,19 @@ gst_mmap_pool_release_buffer (GstBufferPool * bpool, GstBuffer * buffer)
 {
   /* Not recycled: freeing the memory hands the slot back to the ring. */
   gst_buffer_unref (buffer);
+}
+
+void
+gst_mmap_pool_set_map (GstBufferPool * pool, MringMap * map)
+{
+  GstMmapPool *self = GST_MMAP_POOL (pool);
+  MringMap *old;
+
+  GST_OBJECT_LOCK (self);
+  old = self->map;
+  self->map = mring_map_ref (map);
+  GST_OBJECT_UNLOCK (self);
+  mring_map_unref (old);
 }
 
 MringMap *

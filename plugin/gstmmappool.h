@@ -17,6 +17,10 @@ G_DECLARE_FINAL_TYPE (GstMmapPool, gst_mmap_pool, GST, MMAP_POOL, GstBufferPool)
  * marks it published (the caller publishes it now); else -1. */
      gint gst_mmap_pool_take_slot (GstBuffer * buf, MringMap * map);
 
+/* Hands out slots of `map` from now on (the writer replaced its file
+ * without a change of caps). */
+     void gst_mmap_pool_set_map (GstBufferPool * pool, MringMap * map);
+
 /* The map whose slot `buf` is, or NULL for any other buffer. */
      MringMap *gst_mmap_pool_slot_map (GstBuffer * buf);
 

@@ -289,7 +289,10 @@ gst_mmap_sink_make_file (GstMmapSink * self, guint64 payload)
    * still map it until they have moved on. */
   g_clear_pointer (&self->map, mring_map_unref);
   g_clear_pointer (&self->stale, mring_map_unref);
-  gst_clear_object (&self->pool);
+  /* Same caps, new file (the old one was truncated): upstream keeps the
+   * pool it has, which must hand out the new file's slots. */
+  if (self->pool)
+    gst_mmap_pool_set_map (self->pool, map);
   self->map = map;
   self->need_file = FALSE;
   if (GST_CLOCK_TIME_IS_VALID (self->latency))
@@ -317,6 +320,8 @@ gst_mmap_sink_set_caps (GstBaseSink * bsink, GstCaps * caps)
   }
   gst_caps_replace (&self->caps, caps);
   self->caps_seq++;
+  /* Upstream asks for a new pool with the new caps. */
+  gst_clear_object (&self->pool);
   self->upstream_live = -1;
 
   /* Raw video: the caps tell the frame size, so readers can see the caps
