@@ -40,6 +40,7 @@
 #include <gst/video/video.h>
 
 #include "gstmmapsink.h"
+#include "gstmmapelements.h"
 #include "mmapring.h"
 #include "gstmmappool.h"
 
@@ -108,15 +109,6 @@ static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
 
 static GstStructure *gst_mmap_sink_stats (GstMmapSink * self);
 
-static gboolean
-gst_mmap_sink_is_stopped (GstMmapSink * self)
-{
-  /* Called with the object lock held. */
-  return GST_STATE (self) <= GST_STATE_READY &&
-      (GST_STATE_PENDING (self) == GST_STATE_VOID_PENDING ||
-      GST_STATE_PENDING (self) <= GST_STATE_READY);
-}
-
 static void
 gst_mmap_sink_set_property (GObject * object, guint prop_id,
     const GValue * value, GParamSpec * pspec)
@@ -124,7 +116,7 @@ gst_mmap_sink_set_property (GObject * object, guint prop_id,
   GstMmapSink *self = GST_MMAP_SINK (object);
 
   GST_OBJECT_LOCK (self);
-  if (!gst_mmap_sink_is_stopped (self)) {
+  if (!gst_mmap_element_is_stopped (GST_ELEMENT (self))) {
     GST_OBJECT_UNLOCK (self);
     g_warning ("mmapsink: changing property \"%s\" is only allowed in the "
         "NULL or READY state", pspec->name);

@@ -48,6 +48,7 @@
 #include <gst/video/video.h>
 
 #include "gstmmapsrc.h"
+#include "gstmmapelements.h"
 #include "mmapring.h"
 
 GST_DEBUG_CATEGORY_STATIC (gst_mmap_src_debug);
@@ -191,14 +192,6 @@ monotonic_ns (void)
   return (guint64) ts.tv_sec * GST_SECOND + ts.tv_nsec;
 }
 
-static gboolean
-gst_mmap_src_is_stopped (GstMmapSrc * self)
-{
-  return GST_STATE (self) <= GST_STATE_READY &&
-      (GST_STATE_PENDING (self) == GST_STATE_VOID_PENDING ||
-      GST_STATE_PENDING (self) <= GST_STATE_READY);
-}
-
 static void
 gst_mmap_src_set_property (GObject * object, guint prop_id,
     const GValue * value, GParamSpec * pspec)
@@ -210,7 +203,7 @@ gst_mmap_src_set_property (GObject * object, guint prop_id,
     return;
   }
   GST_OBJECT_LOCK (self);
-  if (!gst_mmap_src_is_stopped (self)) {
+  if (!gst_mmap_element_is_stopped (GST_ELEMENT (self))) {
     GST_OBJECT_UNLOCK (self);
     g_warning ("mmapsrc: changing property \"%s\" is only allowed in the "
         "NULL or READY state", pspec->name);

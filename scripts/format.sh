@@ -12,7 +12,7 @@ OPTS=(--braces-on-if-line --case-brace-indentation0 --case-indentation2
   --tab-size8 --indent-level2 --leave-preprocessor-space)
 
 # Our C, not generated or third-party files.
-mapfile -t FILES < <(git ls-files 'plugin/*.c' 'plugin/*.h' 'tests/check/*.c' \
+mapfile -t FILES < <(git ls-files -co --exclude-standard 'plugin/*.c' 'plugin/*.h' 'tests/check/*.c' \
   'tests/fuzz/*.c' 'examples/c/*.c' 'bench/*.c' 'clients/c/*.c' 'clients/c/*.h')
 
 check=0
