@@ -110,6 +110,8 @@ gst_mmap_pool_acquire_buffer (GstBufferPool * bpool, GstBuffer ** buffer,
   MringMap *map;
   gint idx;
 
+  if (!gst_buffer_pool_is_active (bpool))
+    return GST_FLOW_FLUSHING;
   GST_OBJECT_LOCK (self);
   add_meta = self->add_meta;
   map = mring_map_ref (self->map);

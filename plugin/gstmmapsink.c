@@ -318,10 +318,16 @@ gst_mmap_sink_set_caps (GstBaseSink * bsink, GstCaps * caps)
 
   /* Raw video: the caps tell the frame size, so readers can see the caps
    * before the first frame.  Otherwise wait for a buffer to size slots. */
-  if (self->is_video)
-    return gst_mmap_sink_make_file (self, GST_VIDEO_INFO_SIZE (&self->vinfo));
-  if (self->min_slot_size > 0)
-    return gst_mmap_sink_make_file (self, self->min_slot_size);
+  if (self->is_video || self->min_slot_size > 0) {
+    if (!gst_mmap_sink_make_file (self, self->is_video ?
+            GST_VIDEO_INFO_SIZE (&self->vinfo) : self->min_slot_size)) {
+      /* The old file does not fit these caps: refuse buffers until a
+       * file for new caps exists (a sticky caps event retries). */
+      gst_clear_caps (&self->caps);
+      return FALSE;
+    }
+    return TRUE;
+  }
   /* The next buffer makes the new file; until then readers keep the old
    * one, which gets no more frames. */
   self->need_file = TRUE;
@@ -404,6 +410,8 @@ gst_mmap_sink_render (GstBaseSink * bsink, GstBuffer * buf)
     }
   }
   if (!self->map || self->need_file || mring_broken (self->map) ||
+      (self->is_video && GST_VIDEO_INFO_SIZE (&self->vinfo) >
+          self->map->hdr.slot_capacity) ||
       (!self->is_video && size > self->map->hdr.slot_capacity)) {
     guint64 want = self->is_video ? GST_VIDEO_INFO_SIZE (&self->vinfo) :
         MAX (size * 2, MIN_VARIABLE_SLOT);

@@ -874,6 +874,8 @@ gst_mmap_src_step (GstMmapSrc * self, GstBuffer ** outbuf)
     /* A leftover of a writer that stopped or died: a new writer marks it
      * REPLACED and wakes us; the timeout covers one that does not. */
     f = mring_futex (m);
+    if (gst_mmap_src_flushing (self))
+      return STEP_AGAIN;
     mring_wait (m, f, CHECK_INTERVAL_MS * GST_MSECOND);
     if (mring_state (m) == MMAP_STATE_REPLACED || mring_path_changed (m))
       gst_mmap_src_set_map (self, NULL);

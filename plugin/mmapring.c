@@ -799,14 +799,17 @@ reclaim_dead_readers (MringMap * m)
 
     if (__atomic_load_n (&e->reader_id, __ATOMIC_RELAXED) == 0)
       continue;
-    if (ofd_locked_by_other (m->fd, reader_entry_offset (i),
-            MMAP_READER_ENTRY_SIZE))
+    /* Take the entry's lock ourselves while we clean it: a new reader
+     * registering in it meanwhile would otherwise lose its leases. */
+    if (ofd_lock (m->fd, F_WRLCK, reader_entry_offset (i),
+            MMAP_READER_ENTRY_SIZE) < 0)
       continue;
     leases = __atomic_exchange_n (&e->leases, 0, __ATOMIC_SEQ_CST);
     if (leases)
       __atomic_sub_fetch (&h->leases_held, __builtin_popcountll (leases),
           __ATOMIC_SEQ_CST);
     __atomic_store_n (&e->reader_id, 0, __ATOMIC_RELAXED);
+    ofd_lock (m->fd, F_UNLCK, reader_entry_offset (i), MMAP_READER_ENTRY_SIZE);
   }
 }
 
@@ -816,12 +819,11 @@ leased_slots (MringMap * m)
   guint64 mask = 0;
   guint i;
 
-  /* seq_cst pairs with the reader's seq_cst lease (see mmapformat.h). */
-  for (i = 0; i < m->hdr.reader_count; i++) {
-    MmapReaderEntry *e = reader_entry (m, i);
-    if (__atomic_load_n (&e->reader_id, __ATOMIC_RELAXED) != 0)
-      mask |= __atomic_load_n (&e->leases, __ATOMIC_SEQ_CST);
-  }
+  /* seq_cst pairs with the reader's seq_cst lease (see mmapformat.h).
+   * Every entry: a free one has no leases, and filtering on reader_id
+   * would add a load that is not ordered with the lease. */
+  for (i = 0; i < m->hdr.reader_count; i++)
+    mask |= __atomic_load_n (&reader_entry (m, i)->leases, __ATOMIC_SEQ_CST);
   return mask;
 }
 
