@@ -653,7 +653,9 @@ gst_mmap_src_alloc (GstMmapSrc * self, gsize size)
 
   /* A pool of our own: fresh multi-megabyte allocations per frame would
    * cost a page fault per page. */
-  if (!self->pool || self->pool_size != size) {
+  /* Rebuilt only to grow: variable-size payloads would otherwise make a
+   * new pool for nearly every buffer. */
+  if (!self->pool || self->pool_size < size) {
     GstStructure *config;
     if (self->pool) {
       gst_buffer_pool_set_active (self->pool, FALSE);
@@ -668,6 +670,8 @@ gst_mmap_src_alloc (GstMmapSrc * self, gsize size)
   }
   if (gst_buffer_pool_acquire_buffer (self->pool, &buf, NULL) != GST_FLOW_OK)
     buf = gst_buffer_new_allocate (NULL, size, NULL);
+  else if (gst_buffer_get_size (buf) != size)
+    gst_buffer_resize (buf, 0, size);
   return buf;
 }
 
@@ -918,6 +922,10 @@ gst_mmap_src_step (GstMmapSrc * self, GstBuffer ** outbuf)
       self->discont = TRUE;
     }
     s = gst_mmap_src_read (self, self->next_seq, outbuf, &zero_copy);
+    /* Once more: a writer backing off a slot another reader leased
+     * moves its lock without touching the frame. */
+    if (s == STEP_AGAIN)
+      s = gst_mmap_src_read (self, self->next_seq, outbuf, &zero_copy);
     if (s == STEP_AGAIN) {
       GST_DEBUG_OBJECT (self, "frame %" G_GUINT64_FORMAT " was overwritten "
           "while read", self->next_seq);
