@@ -57,22 +57,17 @@ from gi.repository import Gst, GstVideo  # noqa: E402
 
 Gst.init(None)
 
+sys.path.insert(0, os.path.join(HERE, ".."))
+import gstmmaptest  # noqa: E402
+from gstmmaptest import (GST_INSPECT, GST_LAUNCH, PROC_TIMEOUT,  # noqa: E402
+                         log, wait_for)
+
 # The system's Python: the one with numpy (and python3-gi).
 PYTHON = "/usr/bin/python3"
-GST_LAUNCH = shutil.which("gst-launch-1.0") or "/usr/bin/gst-launch-1.0"
-GST_INSPECT = shutil.which("gst-inspect-1.0") or "/usr/bin/gst-inspect-1.0"
-# Longest any one process may take, in seconds.  Only a hang gets there.
-PROC_TIMEOUT = 40
-# How long to wait for something to appear (a message, a file, frames).
-WAIT_TIMEOUT = 20
 
 # The system calls a client sleeps in while it polls for the file.
 SLEEP_SYSCALLS = {"x86_64": {35, 230}, "aarch64": {101, 115}}.get(
     platform.machine().lower())
-
-
-def log(msg):
-    print(msg, flush=True)
 
 
 def caps_of(fmt, width, height):
@@ -125,41 +120,11 @@ def shape_of(array):
             else array.shape)
 
 
-def wait_for(what, predicate, timeout=WAIT_TIMEOUT):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError("timed out waiting for " + what)
-
-
-class Proc:
-    """A child process with its output in files (no pipe to fill up)."""
-
-    def __init__(self, name, argv, tmpdir):
-        self.name = name
-        self.argv = argv
-        self.out_path = os.path.join(tmpdir, name + ".out")
-        self.err_path = os.path.join(tmpdir, name + ".err")
-        with open(self.out_path, "wb") as out, \
-                open(self.err_path, "wb") as err:
-            self.p = subprocess.Popen(argv, stdout=out, stderr=err,
-                                      stdin=subprocess.DEVNULL)
-        self.pid = self.p.pid
-        self.rc = None
-
-    def stdout(self):
-        with open(self.out_path, errors="replace") as f:
-            return f.read()
-
-    def stderr(self):
-        with open(self.err_path, errors="replace") as f:
-            return f.read()
+class Proc(gstmmaptest.Proc):
+    """A client or gst-launch-1.0 child; a hung one is stopped with
+    SIGTERM first, so that a client undoes its `waiters` count."""
 
     def wait(self, timeout=PROC_TIMEOUT):
-        """The exit code; stops the process and fails if it hangs."""
         try:
             self.rc = self.p.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -191,11 +156,6 @@ class Proc:
     def can_tell_sleeping(self):
         return SLEEP_SYSCALLS is not None and os.access(
             "/proc/%d/syscall" % self.pid, os.R_OK)
-
-    def describe(self):
-        return ("--- %s: %s\n--- stdout (tail):\n%s\n--- stderr:\n%s" %
-                (self.name, " ".join(self.argv), self.stdout()[-3000:],
-                 self.stderr()[-3000:]))
 
 
 # The writers' videotestsrc colours, ARGB: orange on dark blue.

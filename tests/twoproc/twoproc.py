@@ -42,12 +42,10 @@ from gi.repository import Gst, GstVideo  # noqa: E402
 
 Gst.init(None)
 
-GST_LAUNCH = shutil.which("gst-launch-1.0") or "/usr/bin/gst-launch-1.0"
-GST_INSPECT = shutil.which("gst-inspect-1.0") or "/usr/bin/gst-inspect-1.0"
-# Longest any one process may take, in seconds.  Only a hang gets there.
-PROC_TIMEOUT = 40
-# How long to wait for something to appear (a message, a file, frames).
-WAIT_TIMEOUT = 20
+sys.path.insert(0, os.path.join(HERE, ".."))
+from gstmmaptest import (GST_INSPECT, GST_LAUNCH, PROC_TIMEOUT,  # noqa: E402
+                         Proc, log, wait_for)
+
 
 # Offsets in the file header (include/mmapformat.h).
 H_MAGIC = 0
@@ -57,10 +55,6 @@ H_WRITE_SEQ = 144
 H_BASE_SEQ = 104
 H_CAPS = 1024
 STATE_RUNNING = 1
-
-
-def log(msg):
-    print(msg, flush=True)
 
 
 def read_header(path):
@@ -88,60 +82,6 @@ def frame_size(caps_str):
 
 def caps_equal(a, b):
     return Gst.Caps.from_string(a).is_equal(Gst.Caps.from_string(b))
-
-
-def wait_for(what, predicate, timeout=WAIT_TIMEOUT):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError("timed out waiting for " + what)
-
-
-class Proc:
-    """A child process with its output in files (no pipe to fill up)."""
-
-    def __init__(self, name, argv, tmpdir, env=None):
-        self.name = name
-        self.argv = argv
-        self.out_path = os.path.join(tmpdir, name + ".out")
-        self.err_path = os.path.join(tmpdir, name + ".err")
-        with open(self.out_path, "wb") as out, \
-                open(self.err_path, "wb") as err:
-            self.p = subprocess.Popen(argv, stdout=out, stderr=err,
-                                      stdin=subprocess.DEVNULL, env=env)
-        self.pid = self.p.pid
-        self.rc = None
-
-    def stdout(self):
-        with open(self.out_path, errors="replace") as f:
-            return f.read()
-
-    def stderr(self):
-        with open(self.err_path, errors="replace") as f:
-            return f.read()
-
-    def wait(self, timeout=PROC_TIMEOUT):
-        """The exit code; kills the process and fails if it hangs."""
-        try:
-            self.rc = self.p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise AssertionError("%s did not exit within %d s\n%s" %
-                                 (self.name, timeout, self.describe()))
-        return self.rc
-
-    def kill(self):
-        if self.p.poll() is None:
-            self.p.kill()
-            self.p.wait()
-
-    def describe(self):
-        return ("--- %s: %s\n--- stdout (tail):\n%s\n--- stderr:\n%s" %
-                (self.name, " ".join(self.argv), self.stdout()[-3000:],
-                 self.stderr()[-3000:]))
 
 
 class TwoProcess(unittest.TestCase):
