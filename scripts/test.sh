@@ -100,7 +100,9 @@ step_fuzz() {
   scratch="$(mktemp -d)"
   cp tests/fuzz/corpus/* "$scratch/"
   local rc=0
-  "$dir/tests/fuzz/fuzz-open" -max_total_time="$seconds" -rss_limit_mb=2048 \
+  # -timeout: one input taking this long is a hang, and a failure.
+  "$dir/tests/fuzz/fuzz-open" -max_total_time="$seconds" -timeout=10 \
+    -rss_limit_mb=2048 \
     -print_final_stats=1 "$scratch" 2>&1 | tail -n 12 || rc=$?
   rm -rf "$scratch"
   [ "$rc" -eq 0 ] && echo "fuzz: 1 passed, 0 failed" || echo "fuzz: 0 passed, 1 failed"

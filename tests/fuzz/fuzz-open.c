@@ -25,6 +25,7 @@ LLVMFuzzerTestOneInput (const uint8_t * data, size_t size)
   GError *err = NULL;
   MringMap *m;
   guint64 w, seq, lo;
+  guint n;
   int fd;
 
   fd = memfd_create ("fuzz", MFD_CLOEXEC);
@@ -51,7 +52,8 @@ LLVMFuzzerTestOneInput (const uint8_t * data, size_t size)
   (void) mring_writer_alive (m);
   w = mring_write_seq (m);
   lo = w > 80 ? w - 80 : 0;
-  for (seq = lo; seq <= w + 1; seq++) {
+  /* Counted, not `seq <= w + 1`: that never ends for w = 2^64 - 2. */
+  for (seq = lo, n = 0; n < 82 && seq <= w; seq++, n++) {
     MmapSlotDesc d;
     guint idx;
     guint64 lock;
