@@ -1,9 +1,16 @@
 /* GstMmapPool: buffers that are slots of the shared file (zero-copy
  * writing).  Buffers are not recycled through the pool's queue: every
- * acquire takes whichever slot is free now (least recently published, not
- * leased by a reader) and a released buffer gives its slot back to the
- * ring.  When no slot is free, acquire falls back to system memory, which
- * mmapsink then copies: upstream never blocks on readers. */
+ * acquire takes whichever slot the writer can spare now (least recently
+ * published, not leased by a reader) and a freed buffer gives its slot
+ * back to the ring.
+ *
+ * The pool is bounded: upstream may hold mmapring_writer_spare_slots()
+ * slots at once (slots minus what readers may lease minus one) and waits
+ * in acquire for one of them to come back, like any pool with a maximum.
+ * A queue before the sink therefore holds that many frames instead of
+ * every slot, and the sink always has a slot left to copy a buffer that
+ * came from elsewhere into: it never drops one.  Readers can never make
+ * it wait: their leases are bounded apart. */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
@@ -19,8 +26,14 @@ struct _GstMmapPool
 
   /* Set at construction, read-only afterwards. */
   GstVideoInfo info;
-  /* Under the pool's object lock (set_config and set_map vs. acquire). */
-  MringMap *map;
+  /* Under `lock`: the writer (NULL once detached), how many slots are out,
+   * whether waiting acquires must give up. */
+  GMutex lock;
+  GCond cond;
+  MmapRingWriter *writer;
+  guint out;
+  guint max;
+  gboolean flushing;
   gboolean add_meta;
 };
 
@@ -28,8 +41,8 @@ G_DEFINE_TYPE (GstMmapPool, gst_mmap_pool, GST_TYPE_BUFFER_POOL);
 
 typedef struct
 {
-  MringMap *map;
-  guint idx;
+  GstMmapPool *pool;            /* a ref */
+  MmapRingSlot *slot;
   gint published;
 } SlotRef;
 
@@ -42,19 +55,30 @@ slot_ref_quark (void)
   return q;
 }
 
+/* The memory is freed: the slot goes back to the ring (keeping its frame
+ * if it was published, empty if upstream dropped the buffer unpushed). */
 static void
 slot_ref_free (gpointer data)
 {
   SlotRef *ref = data;
+  GstMmapPool *self = ref->pool;
 
-  /* Upstream dropped the buffer without pushing it: give the slot back
-   * empty.  Published: the slot keeps its frame for the readers. */
-  if (!g_atomic_int_get (&ref->published))
-    mring_slot_abandon (ref->map, ref->idx);
-  else
-    mring_slot_done (ref->map, ref->idx);
-  mring_map_unref (ref->map);
+  mmapring_slot_release (ref->slot);
+  g_mutex_lock (&self->lock);
+  self->out--;
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+  gst_object_unref (self);
   g_free (ref);
+}
+
+static SlotRef *
+slot_ref_get (GstBuffer * buf)
+{
+  if (gst_buffer_n_memory (buf) != 1)
+    return NULL;
+  return gst_mini_object_get_qdata (GST_MINI_OBJECT_CAST
+      (gst_buffer_peek_memory (buf, 0)), slot_ref_quark ());
 }
 
 static const gchar **
@@ -64,12 +88,16 @@ gst_mmap_pool_get_options (GstBufferPool * pool)
   return options;
 }
 
+/* Clamps the maximum to what the writer can spare; a minimum above it
+ * cannot be had, and is lowered so that upstream sees the config is not
+ * acceptable and takes a pool of its own (its buffers are then copied). */
 static gboolean
 gst_mmap_pool_set_config (GstBufferPool * bpool, GstStructure * config)
 {
   GstMmapPool *self = GST_MMAP_POOL (bpool);
-  guint size, min, max;
+  guint size, min, max, spare;
   GstCaps *caps;
+  gboolean ok = TRUE;
 
   if (!gst_buffer_pool_config_get_params (config, &caps, &size, &min, &max))
     return FALSE;
@@ -78,12 +106,24 @@ gst_mmap_pool_set_config (GstBufferPool * bpool, GstStructure * config)
         G_GSIZE_FORMAT, size, GST_VIDEO_INFO_SIZE (&self->info));
     return FALSE;
   }
-  GST_OBJECT_LOCK (self);
+  g_mutex_lock (&self->lock);
+  spare = self->max;
   self->add_meta = gst_buffer_pool_config_has_option (config,
       GST_BUFFER_POOL_OPTION_VIDEO_META);
-  GST_OBJECT_UNLOCK (self);
+  g_mutex_unlock (&self->lock);
+  if (max == 0 || max > spare) {
+    max = spare;
+    ok = FALSE;
+  }
+  if (min > spare) {
+    GST_INFO_OBJECT (self, "upstream needs %u buffers, the ring can spare %u",
+        min, spare);
+    min = spare;
+    ok = FALSE;
+  }
+  gst_buffer_pool_config_set_params (config, caps, size, min, max);
   return GST_BUFFER_POOL_CLASS (gst_mmap_pool_parent_class)->set_config
-      (bpool, config);
+      (bpool, config) && ok;
 }
 
 static gboolean
@@ -99,51 +139,88 @@ gst_mmap_pool_stop (GstBufferPool * bpool)
   return TRUE;
 }
 
+static void
+gst_mmap_pool_flush_start (GstBufferPool * bpool)
+{
+  GstMmapPool *self = GST_MMAP_POOL (bpool);
+
+  g_mutex_lock (&self->lock);
+  self->flushing = TRUE;
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+}
+
+static void
+gst_mmap_pool_flush_stop (GstBufferPool * bpool)
+{
+  GstMmapPool *self = GST_MMAP_POOL (bpool);
+
+  g_mutex_lock (&self->lock);
+  self->flushing = FALSE;
+  g_mutex_unlock (&self->lock);
+}
+
+static GstBuffer *
+wrap_slot (GstMmapPool * self, MmapRingSlot * slot)
+{
+  SlotRef *ref = g_new0 (SlotRef, 1);
+  GstMemory *mem;
+  GstBuffer *buf;
+
+  ref->pool = gst_object_ref (self);
+  ref->slot = slot;
+  mem = gst_memory_new_wrapped (0, mmapring_slot_data (slot),
+      mmapring_slot_capacity (slot), 0, GST_VIDEO_INFO_SIZE (&self->info),
+      NULL, NULL);
+  gst_mini_object_set_qdata (GST_MINI_OBJECT_CAST (mem), slot_ref_quark (),
+      ref, slot_ref_free);
+  buf = gst_buffer_new ();
+  gst_buffer_append_memory (buf, mem);
+  return buf;
+}
+
 static GstFlowReturn
 gst_mmap_pool_acquire_buffer (GstBufferPool * bpool, GstBuffer ** buffer,
     GstBufferPoolAcquireParams * params)
 {
   GstMmapPool *self = GST_MMAP_POOL (bpool);
-  gsize size = GST_VIDEO_INFO_SIZE (&self->info);
-  GstBuffer *buf;
+  const GstVideoInfo *vi = &self->info;
+  MmapRingSlot *slot = NULL;
   gboolean add_meta;
-  MringMap *map;
-  gint idx;
+  GstBuffer *buf;
 
-  if (!gst_buffer_pool_is_active (bpool))
-    return GST_FLOW_FLUSHING;
-  GST_OBJECT_LOCK (self);
-  add_meta = self->add_meta;
-  map = mring_map_ref (self->map);
-  GST_OBJECT_UNLOCK (self);
-
-  /* A truncated file's slots may be gone: its frames would be lost. */
-  idx = mring_broken (map) ? -1 : mring_slot_acquire (map);
-  if (idx >= 0) {
-    SlotRef *ref = g_new0 (SlotRef, 1);
-    GstMemory *mem;
-
-    ref->map = mring_map_ref (map);
-    ref->idx = idx;
-    mem = gst_memory_new_wrapped (0, mring_slot_data (map, idx),
-        map->hdr.slot_capacity, 0, size, NULL, NULL);
-    gst_mini_object_set_qdata (GST_MINI_OBJECT_CAST (mem), slot_ref_quark (),
-        ref, slot_ref_free);
-    buf = gst_buffer_new ();
-    gst_buffer_append_memory (buf, mem);
-    GST_TRACE_OBJECT (self, "slot %d", idx);
-  } else {
-    GST_DEBUG_OBJECT (self, "no free slot, handing out system memory");
-    buf = gst_buffer_new_allocate (NULL, size, NULL);
+  g_mutex_lock (&self->lock);
+  /* Wait for one of ours to come back: upstream holds them all. */
+  while (self->writer && !self->flushing && self->out >= self->max) {
+    if (params && (params->flags & GST_BUFFER_POOL_ACQUIRE_FLAG_DONTWAIT)) {
+      g_mutex_unlock (&self->lock);
+      return GST_FLOW_EOS;
+    }
+    g_cond_wait (&self->cond, &self->lock);
   }
-  mring_map_unref (map);
-  if (add_meta) {
-    const GstVideoInfo *vi = &self->info;
+  if (self->flushing || !self->writer) {
+    g_mutex_unlock (&self->lock);
+    return GST_FLOW_FLUSHING;
+  }
+  slot = mmapring_writer_acquire (self->writer);
+  if (slot)
+    self->out++;
+  add_meta = self->add_meta;
+  g_mutex_unlock (&self->lock);
+
+  if (slot) {
+    buf = wrap_slot (self, slot);
+    GST_TRACE_OBJECT (self, "slot %u", mmapring_slot_index (slot));
+  } else {
+    /* No file yet, or it was truncated: the sink copies this one. */
+    GST_DEBUG_OBJECT (self, "no slot, handing out system memory");
+    buf = gst_buffer_new_allocate (NULL, GST_VIDEO_INFO_SIZE (vi), NULL);
+  }
+  if (add_meta)
     gst_buffer_add_video_meta_full (buf, GST_VIDEO_FRAME_FLAG_NONE,
         GST_VIDEO_INFO_FORMAT (vi), GST_VIDEO_INFO_WIDTH (vi),
         GST_VIDEO_INFO_HEIGHT (vi), GST_VIDEO_INFO_N_PLANES (vi),
         (gsize *) vi->offset, (gint *) vi->stride);
-  }
   *buffer = buf;
   return GST_FLOW_OK;
 }
@@ -156,56 +233,48 @@ gst_mmap_pool_release_buffer (GstBufferPool * bpool, GstBuffer * buffer)
 }
 
 void
-gst_mmap_pool_set_map (GstBufferPool * pool, MringMap * map)
+gst_mmap_pool_detach (GstBufferPool * pool)
 {
   GstMmapPool *self = GST_MMAP_POOL (pool);
-  MringMap *old;
 
-  GST_OBJECT_LOCK (self);
-  old = self->map;
-  self->map = mring_map_ref (map);
-  GST_OBJECT_UNLOCK (self);
-  mring_map_unref (old);
+  g_mutex_lock (&self->lock);
+  self->writer = NULL;
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
 }
 
-MringMap *
-gst_mmap_pool_slot_map (GstBuffer * buf)
+MmapRingSlot *
+gst_mmap_pool_take_slot (GstBufferPool * pool, GstBuffer * buf)
 {
-  SlotRef *ref;
-
-  if (gst_buffer_n_memory (buf) != 1)
-    return NULL;
-  ref = gst_mini_object_get_qdata (GST_MINI_OBJECT_CAST
-      (gst_buffer_peek_memory (buf, 0)), slot_ref_quark ());
-  return ref ? ref->map : NULL;
-}
-
-gint
-gst_mmap_pool_take_slot (GstBuffer * buf, MringMap * map)
-{
+  SlotRef *ref = slot_ref_get (buf);
   GstMemory *mem;
-  SlotRef *ref;
 
-  if (gst_buffer_n_memory (buf) != 1)
-    return -1;
+  if (!ref || ref->pool != GST_MMAP_POOL (pool))
+    return NULL;
   mem = gst_buffer_peek_memory (buf, 0);
-  ref = gst_mini_object_get_qdata (GST_MINI_OBJECT_CAST (mem),
-      slot_ref_quark ());
-  if (!ref || ref->map != map || mem->offset != 0)
-    return -1;
+  if (mem->offset != 0)
+    return NULL;
   /* A buffer pushed twice is published once; the second push copies. */
   if (!g_atomic_int_compare_and_exchange (&ref->published, FALSE, TRUE))
-    return -1;
-  return ref->idx;
+    return NULL;
+  return ref->slot;
+}
+
+gboolean
+gst_mmap_pool_slot_broken (GstBuffer * buf)
+{
+  SlotRef *ref = slot_ref_get (buf);
+  return ref && mmapring_slot_broken (ref->slot);
 }
 
 GstBufferPool *
-gst_mmap_pool_new (MringMap * map, const GstVideoInfo * info)
+gst_mmap_pool_new (MmapRingWriter * writer, const GstVideoInfo * info)
 {
   GstMmapPool *self = g_object_new (GST_TYPE_MMAP_POOL, NULL);
 
   gst_object_ref_sink (self);
-  self->map = mring_map_ref (map);
+  self->writer = writer;
+  self->max = MAX (1, mmapring_writer_spare_slots (writer));
   self->info = *info;
   return GST_BUFFER_POOL_CAST (self);
 }
@@ -215,13 +284,16 @@ gst_mmap_pool_finalize (GObject * object)
 {
   GstMmapPool *self = GST_MMAP_POOL (object);
 
-  mring_map_unref (self->map);
+  g_mutex_clear (&self->lock);
+  g_cond_clear (&self->cond);
   G_OBJECT_CLASS (gst_mmap_pool_parent_class)->finalize (object);
 }
 
 static void
 gst_mmap_pool_init (GstMmapPool * self)
 {
+  g_mutex_init (&self->lock);
+  g_cond_init (&self->cond);
 }
 
 static void
@@ -235,6 +307,8 @@ gst_mmap_pool_class_init (GstMmapPoolClass * klass)
   pool_class->set_config = gst_mmap_pool_set_config;
   pool_class->start = gst_mmap_pool_start;
   pool_class->stop = gst_mmap_pool_stop;
+  pool_class->flush_start = gst_mmap_pool_flush_start;
+  pool_class->flush_stop = gst_mmap_pool_flush_stop;
   pool_class->acquire_buffer = gst_mmap_pool_acquire_buffer;
   pool_class->release_buffer = gst_mmap_pool_release_buffer;
 }

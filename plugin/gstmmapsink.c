@@ -17,12 +17,16 @@
  * the documented format, see docs/FORMAT.md) in other processes.
  *
  * The writer never waits for readers: a slow or frozen reader only misses
- * frames.  With a live upstream (a camera, `videotestsrc is-live=true`)
+ * frames, and the writer never drops one on its own (a frame that ever
+ * has to go still takes a number, so every reader counts it).  When
+ * upstream renders into the file's slots it may hold only so many at
+ * once; beyond that it waits for one to come back, as with any bounded
+ * pool.  With a live upstream (a camera, `videotestsrc is-live=true`)
  * each frame is published as soon as it arrives, whatever #GstBaseSink:sync
  * says: its timestamps tell readers when it was captured.  A non-live
- * stream is paced by the clock when sync is on (the default).  The file is created under a temporary name and renamed into
- * place, replaced by a new one when the caps change, marked at EOS and
- * removed on a clean stop.  A second writer on the same location is
+ * stream is paced by the clock when sync is on (the default).  The file
+ * is created under a temporary name and renamed into place, replaced by a
+ * new one when the caps change, marked at EOS and removed on a clean stop.  A second writer on the same location is
  * refused while the first one lives.
  *
  * ## Example launch lines
@@ -36,12 +40,10 @@
 #endif
 
 #include <string.h>
-#include <time.h>
 #include <gst/video/video.h>
 
 #include "gstmmapsink.h"
-#include "gstmmapelements.h"
-#include "mmapring.h"
+#include "gstmmaputils.h"
 #include "gstmmappool.h"
 
 GST_DEBUG_CATEGORY (gst_mmap_sink_debug);
@@ -75,23 +77,21 @@ struct _GstMmapSink
   guint file_mode;
 
   /* Streaming thread only (and start/stop, which it does not overlap):
-   * copies of the properties taken at start(), the current file. */
+   * copies of the properties taken at start(), the writer. */
   gchar *path;
   guint n_slots;
   guint64 min_slot_size;
   guint mode;
-  MringMap *map;
-  MringMap *stale;              /* a crashed writer's file, locked by us */
+  MmapRingWriter *writer;
+  guint64 capacity;             /* of the current file's slots, 0: none */
   GstCaps *caps;
   gboolean is_video;
   gboolean need_file;           /* caps changed, the file has old caps */
   GstVideoInfo vinfo;
-  guint64 writer_id;
-  guint64 seq;                  /* last frame published */
-  guint64 caps_seq;
-  guint64 latency;
-  GstBufferPool *pool;          /* hands out slots of `map` upstream */
+  GstClockTime latency;
+  GstBufferPool *pool;          /* hands out slots of the file upstream */
   gint upstream_live;           /* -1: not asked yet since start/caps */
+  gboolean drop_warned;
 
   /* Counters: GST_OBJECT_LOCK (written here, read by the stats property). */
   guint64 frames_written;
@@ -118,8 +118,8 @@ gst_mmap_sink_set_property (GObject * object, guint prop_id,
   GST_OBJECT_LOCK (self);
   if (!gst_mmap_element_is_stopped (GST_ELEMENT (self))) {
     GST_OBJECT_UNLOCK (self);
-    g_warning ("mmapsink: changing property \"%s\" is only allowed in the "
-        "NULL or READY state", pspec->name);
+    GST_WARNING_OBJECT (self, "changing property \"%s\" is only allowed in "
+        "the NULL or READY state", pspec->name);
     return;
   }
   switch (prop_id) {
@@ -178,13 +178,14 @@ static gboolean
 gst_mmap_sink_start (GstBaseSink * bsink)
 {
   GstMmapSink *self = GST_MMAP_SINK (bsink);
-  GError *err = NULL;
+  MmapRingError err;
 
   GST_OBJECT_LOCK (self);
   self->path = g_strdup (self->location);
   self->n_slots = self->slots;
   self->min_slot_size = self->slot_size;
   self->mode = self->file_mode;
+  self->frames_written = self->frames_zero_copy = self->frames_dropped = 0;
   GST_OBJECT_UNLOCK (self);
 
   if (!self->path || !*self->path) {
@@ -193,31 +194,21 @@ gst_mmap_sink_start (GstBaseSink * bsink)
     g_clear_pointer (&self->path, g_free);
     return FALSE;
   }
-
+  /* A file truncated under us would otherwise kill the process. */
+  if (mmapring_install_sigbus_guard (&err) != MMAPRING_OK)
+    GST_WARNING_OBJECT (self, "%s", err.message);
   /* Refuse a second writer now, not at the first buffer. */
-  if (!mring_claim (self->path, &self->stale, &err)) {
-    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE,
-        ("%s", err->message), ("location: %s", self->path));
-    g_error_free (err);
+  self->writer = mmapring_writer_open (self->path, self->mode, &err);
+  if (!self->writer) {
+    GST_MMAP_ELEMENT_ERROR (self, TRUE, &err);
     g_clear_pointer (&self->path, g_free);
     return FALSE;
   }
-  if (self->stale)
-    GST_INFO_OBJECT (self, "taking over %s left by a writer that is gone",
-        self->path);
-
-  self->writer_id = ((guint64) g_random_int () << 32) | g_random_int ();
-  if (self->writer_id == 0)
-    self->writer_id = 1;
-  self->seq = 0;
-  self->caps_seq = 0;
+  self->capacity = 0;
   self->upstream_live = -1;
-  GST_OBJECT_LOCK (self);
-  self->frames_written = self->frames_zero_copy = self->frames_dropped = 0;
-  GST_OBJECT_UNLOCK (self);
   self->latency = GST_CLOCK_TIME_NONE;
-  GST_DEBUG_OBJECT (self, "started on %s, writer id %016" G_GINT64_MODIFIER
-      "x", self->path, self->writer_id);
+  self->drop_warned = FALSE;
+  GST_DEBUG_OBJECT (self, "started on %s", self->path);
   return TRUE;
 }
 
@@ -226,20 +217,19 @@ gst_mmap_sink_stop (GstBaseSink * bsink)
 {
   GstMmapSink *self = GST_MMAP_SINK (bsink);
 
-  gst_clear_object (&self->pool);
-  if (self->map) {
-    mring_release (self->map, TRUE);
-    g_clear_pointer (&self->map, mring_map_unref);
+  if (self->pool) {
+    gst_mmap_pool_detach (self->pool);
+    gst_clear_object (&self->pool);
   }
-  if (self->stale) {
-    /* We never wrote: leave the stale file as it was, just unlocked. */
-    mring_map_unref (self->stale);
-    self->stale = NULL;
+  if (self->writer) {
+    GST_DEBUG_OBJECT (self, "stopped after %" G_GUINT64_FORMAT " frames",
+        mmapring_writer_seq (self->writer));
+    /* Slots upstream still holds stay valid until it frees them. */
+    mmapring_writer_close (self->writer, TRUE);
+    self->writer = NULL;
   }
   gst_clear_caps (&self->caps);
   g_clear_pointer (&self->path, g_free);
-  GST_DEBUG_OBJECT (self, "stopped after %" G_GUINT64_FORMAT " frames",
-      self->seq);
   return TRUE;
 }
 
@@ -248,47 +238,26 @@ gst_mmap_sink_stop (GstBaseSink * bsink)
 static gboolean
 gst_mmap_sink_make_file (GstMmapSink * self, guint64 payload)
 {
-  MringParams p = { 0 };
-  GError *err = NULL;
-  gchar *caps_str;
-  MringMap *map;
+  MmapRingFormat fmt = { 0 };
+  MmapRingError err;
+  gchar *caps_str = gst_caps_to_string (self->caps);
 
-  caps_str = gst_caps_to_string (self->caps);
-  p.slot_count = self->n_slots;
-  p.slot_capacity = MAX (payload, self->min_slot_size);
-  p.caps = caps_str;
-  p.caps_seq = self->caps_seq;
-  p.writer_id = self->writer_id;
-  p.base_seq = self->seq;
-  p.mode = self->mode;
-  /* Readers may pin at most half the ring; the rest is the writer's, so a
-   * frozen reader never leaves it without a slot. */
-  p.lease_limit = MAX (1, self->n_slots / 2);
-
-  map = mring_create (self->path, &p,
-      self->map ? self->map : self->stale, &err);
-  if (!map) {
-    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE,
-        ("%s", err->message), ("location: %s", self->path));
-    g_error_free (err);
+  fmt.caps = caps_str;
+  fmt.slot_count = self->n_slots;
+  fmt.slot_capacity = MAX (payload, self->min_slot_size);
+  if (mmapring_writer_set_format (self->writer, &fmt, &err) != MMAPRING_OK) {
+    GST_MMAP_ELEMENT_ERROR (self, TRUE, &err);
     g_free (caps_str);
     return FALSE;
   }
   GST_INFO_OBJECT (self, "new file %s: %u slots of %" G_GUINT64_FORMAT
-      " bytes, caps %s", self->path, p.slot_count, p.slot_capacity, caps_str);
+      " bytes, caps %s", self->path, fmt.slot_count, fmt.slot_capacity,
+      caps_str);
   g_free (caps_str);
-  /* The old file was marked REPLACED and unlocked by mring_create; readers
-   * still map it until they have moved on. */
-  g_clear_pointer (&self->map, mring_map_unref);
-  g_clear_pointer (&self->stale, mring_map_unref);
-  /* Same caps, new file (the old one was truncated): upstream keeps the
-   * pool it has, which must hand out the new file's slots. */
-  if (self->pool)
-    gst_mmap_pool_set_map (self->pool, map);
-  self->map = map;
+  self->capacity = fmt.slot_capacity;
   self->need_file = FALSE;
   if (GST_CLOCK_TIME_IS_VALID (self->latency))
-    mring_set_latency (map, self->latency);
+    mmapring_writer_set_latency (self->writer, self->latency);
   return TRUE;
 }
 
@@ -311,9 +280,11 @@ gst_mmap_sink_set_caps (GstBaseSink * bsink, GstCaps * caps)
     return FALSE;
   }
   gst_caps_replace (&self->caps, caps);
-  self->caps_seq++;
   /* Upstream asks for a new pool with the new caps. */
-  gst_clear_object (&self->pool);
+  if (self->pool) {
+    gst_mmap_pool_detach (self->pool);
+    gst_clear_object (&self->pool);
+  }
   self->upstream_live = -1;
 
   /* Raw video: the caps tell the frame size, so readers can see the caps
@@ -334,184 +305,176 @@ gst_mmap_sink_set_caps (GstBaseSink * bsink, GstCaps * caps)
   return TRUE;
 }
 
-static guint64
-monotonic_ns (void)
+/* A frame that cannot be published still takes its number, so that every
+ * reader counts it as lost; the application hears of it once. */
+static void
+gst_mmap_sink_drop (GstMmapSink * self, const gchar * why)
 {
-  struct timespec ts;
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (guint64) ts.tv_sec * GST_SECOND + ts.tv_nsec;
+  gboolean warn;
+
+  mmapring_writer_skip (self->writer, 1);
+  GST_OBJECT_LOCK (self);
+  self->frames_dropped++;
+  warn = !self->drop_warned;
+  self->drop_warned = TRUE;
+  GST_OBJECT_UNLOCK (self);
+  GST_WARNING_OBJECT (self, "dropped frame %" G_GUINT64_FORMAT ": %s",
+      mmapring_writer_seq (self->writer), why);
+  if (warn)
+    GST_ELEMENT_WARNING (self, STREAM, FAILED,
+        ("%s: dropped frame %" G_GUINT64_FORMAT ": %s", self->path,
+            mmapring_writer_seq (self->writer), why),
+        ("readers count it as skipped; stats frames-dropped counts all"));
 }
 
-/* The CLOCK_MONOTONIC instant at which the pipeline clock reads the
- * buffer's PTS running time: what lets a reader place the frame on its
- * own clock.  NONE without a clock. */
-static guint64
-gst_mmap_sink_pts_monotonic (GstMmapSink * self, GstClockTime pts,
-    guint64 mono_now)
+/* Copies `buf` into `slot`, plane by plane when upstream's layout differs
+ * from the caps' default one (strides and GstVideoMeta honoured). */
+static gboolean
+gst_mmap_sink_copy_in (GstMmapSink * self, GstBuffer * buf,
+    MmapRingSlot * slot, gsize size)
 {
-  GstBaseSink *bsink = GST_BASE_SINK (self);
-  GstClockTime rt, base, clock_now;
-  GstClock *clock;
+  GstVideoInfo *vi = &self->vinfo;
+  guint8 *data = mmapring_slot_data (slot);
+  GstVideoFrame in, out;
+  GstBuffer *wrap;
+  gboolean ok = FALSE;
 
-  if (!GST_CLOCK_TIME_IS_VALID (pts))
-    return MMAP_TIME_NONE;
-  rt = gst_segment_to_running_time (&bsink->segment, GST_FORMAT_TIME, pts);
-  if (!GST_CLOCK_TIME_IS_VALID (rt))
-    return MMAP_TIME_NONE;
-  GST_OBJECT_LOCK (self);
-  clock = GST_ELEMENT_CLOCK (self) ? gst_object_ref (GST_ELEMENT_CLOCK (self))
-      : NULL;
-  base = GST_ELEMENT_CAST (self)->base_time;
-  GST_OBJECT_UNLOCK (self);
-  if (!clock)
-    return MMAP_TIME_NONE;
-  clock_now = gst_clock_get_time (clock);
-  gst_object_unref (clock);
-  /* mono = clock time of the PTS + (mono_now - clock_now) */
-  return (guint64) ((gint64) (rt + base) + (gint64) mono_now -
-      (gint64) clock_now);
+  if (!self->is_video || (!gst_buffer_get_video_meta (buf) &&
+          size == GST_VIDEO_INFO_SIZE (vi))) {
+    gst_buffer_extract (buf, 0, data, size);
+    return TRUE;
+  }
+  wrap = gst_buffer_new_wrapped_full (0, data, GST_VIDEO_INFO_SIZE (vi), 0,
+      GST_VIDEO_INFO_SIZE (vi), NULL, NULL);
+  if (gst_video_frame_map (&in, vi, buf, GST_MAP_READ)) {
+    if (gst_video_frame_map (&out, vi, wrap, GST_MAP_WRITE)) {
+      ok = gst_video_frame_copy (&out, &in);
+      gst_video_frame_unmap (&out);
+    }
+    gst_video_frame_unmap (&in);
+  }
+  gst_buffer_unref (wrap);
+  return ok;
+}
+
+static void
+gst_mmap_sink_describe (GstMmapSink * self, GstBuffer * buf, gsize size,
+    MmapRingFrame * fr)
+{
+  GstSegment *seg = &GST_BASE_SINK (self)->segment;
+  guint p;
+
+  memset (fr, 0, sizeof (*fr));
+  fr->size = size;
+  fr->pts = GST_BUFFER_PTS (buf);
+  fr->dts = GST_BUFFER_DTS (buf);
+  fr->duration = GST_BUFFER_DURATION (buf);
+  fr->offset = GST_BUFFER_OFFSET (buf);
+  fr->offset_end = GST_BUFFER_OFFSET_END (buf);
+  fr->buffer_flags = GST_BUFFER_FLAGS (buf) & GST_MMAP_BUFFER_FLAGS;
+  fr->pts_monotonic_ns = GST_CLOCK_TIME_IS_VALID (fr->pts) ?
+      gst_mmap_running_time_to_monotonic (GST_ELEMENT (self),
+      gst_segment_to_running_time (seg, GST_FORMAT_TIME, fr->pts)) :
+      MMAP_TIME_NONE;
+  if (self->is_video) {
+    const GstVideoInfo *vi = &self->vinfo;
+    fr->size = GST_VIDEO_INFO_SIZE (vi);
+    fr->n_planes = MIN (GST_VIDEO_INFO_N_PLANES (vi), MMAP_MAX_PLANES);
+    for (p = 0; p < fr->n_planes; p++) {
+      fr->plane_offset[p] = GST_VIDEO_INFO_PLANE_OFFSET (vi, p);
+      fr->plane_stride[p] = GST_VIDEO_INFO_PLANE_STRIDE (vi, p);
+    }
+  }
+}
+
+/* A file that fits the next frame: the first one, one for new caps, a
+ * bigger one, or a new one after someone truncated ours. */
+static gboolean
+gst_mmap_sink_ensure_file (GstMmapSink * self, gsize size)
+{
+  guint64 need = self->is_video ? GST_VIDEO_INFO_SIZE (&self->vinfo) : size;
+
+  if (mmapring_writer_broken (self->writer))
+    GST_WARNING_OBJECT (self, "%s was truncated by someone else, making a "
+        "new file", self->path);
+  else if (self->capacity && !self->need_file && need <= self->capacity)
+    return TRUE;
+  return gst_mmap_sink_make_file (self, self->is_video ? need :
+      MAX (need * 2, MAX (self->capacity, MIN_VARIABLE_SLOT)));
 }
 
 static GstFlowReturn
 gst_mmap_sink_render (GstBaseSink * bsink, GstBuffer * buf)
 {
   GstMmapSink *self = GST_MMAP_SINK (bsink);
-  MmapSlotDesc d = { 0 };
+  MmapRingSlot *slot = NULL;
+  MmapRingFrame fr;
+  MmapRingError err;
+  MmapRingStatus st;
   gsize size = gst_buffer_get_size (buf);
   GstClockTime latency;
-  guint8 *data;
-  gint idx;
-  guint p;
-  gboolean zero_copy;
-  struct timespec rt;
+  gboolean zero_copy = FALSE;
 
   if (!self->caps) {
     GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, (NULL),
         ("Received a buffer before caps"));
     return GST_FLOW_NOT_NEGOTIATED;
   }
-  if (self->map && mring_broken (self->map))
-    GST_WARNING_OBJECT (self, "%s was truncated by someone else, making a "
-        "new file", self->path);
-  {
-    /* Upstream rendered into a slot of a file truncated meanwhile: what
-     * it drew may be gone with the file's pages.  Never publish that. */
-    MringMap *slot_map = gst_mmap_pool_slot_map (buf);
-    if (slot_map && mring_broken (slot_map)) {
-      GST_WARNING_OBJECT (self, "dropping a frame drawn into a truncated "
-          "file");
-      GST_OBJECT_LOCK (self);
-      self->frames_dropped++;
-      GST_OBJECT_UNLOCK (self);
-      if (slot_map == self->map && !gst_mmap_sink_make_file (self,
-              self->map->hdr.slot_capacity))
-        return GST_FLOW_ERROR;
-      return GST_FLOW_OK;
-    }
-  }
-  if (!self->map || self->need_file || mring_broken (self->map) ||
-      (self->is_video && GST_VIDEO_INFO_SIZE (&self->vinfo) >
-          self->map->hdr.slot_capacity) ||
-      (!self->is_video && size > self->map->hdr.slot_capacity)) {
-    guint64 want = self->is_video ? GST_VIDEO_INFO_SIZE (&self->vinfo) :
-        MAX (size * 2, MIN_VARIABLE_SLOT);
-    if (!gst_mmap_sink_make_file (self, want))
+  /* Upstream rendered into a slot of a file truncated meanwhile: what it
+   * drew may be gone with the file's pages.  Never publish that. */
+  if (gst_mmap_pool_slot_broken (buf)) {
+    if (!gst_mmap_sink_ensure_file (self, size))
       return GST_FLOW_ERROR;
+    gst_mmap_sink_drop (self, "it was drawn into a file someone truncated");
+    return GST_FLOW_OK;
   }
-
+  if (!gst_mmap_sink_ensure_file (self, size))
+    return GST_FLOW_ERROR;
   latency = gst_base_sink_get_latency (bsink);
   if (latency != self->latency) {
     self->latency = latency;
-    mring_set_latency (self->map, latency);
+    mmapring_writer_set_latency (self->writer,
+        GST_CLOCK_TIME_IS_VALID (latency) ? latency : 0);
   }
 
-  d.seq = self->seq + 1;
-  zero_copy = (idx = gst_mmap_pool_take_slot (buf, self->map)) >= 0;
+  gst_mmap_sink_describe (self, buf, size, &fr);
+  if (self->pool && (slot = gst_mmap_pool_take_slot (self->pool, buf))) {
+    /* Upstream rendered into the slot with the layout the pool gave. */
+    st = mmapring_writer_publish (self->writer, slot, &fr, &err);
+    zero_copy = st == MMAPRING_OK;
+    if (!zero_copy)
+      GST_DEBUG_OBJECT (self, "cannot publish upstream's slot (%s): copying",
+          err.message);
+  }
   if (!zero_copy) {
-    idx = mring_slot_acquire (self->map);
-    if (idx < 0) {
-      /* Every slot is upstream's or leased: readers must not stall us. */
-      GST_WARNING_OBJECT (self, "no free slot, dropping a frame");
-      GST_OBJECT_LOCK (self);
-      self->frames_dropped++;
-      GST_OBJECT_UNLOCK (self);
+    /* The pool leaves the writer a slot to copy into, whatever upstream
+     * and the readers hold. */
+    if (!(slot = mmapring_writer_acquire (self->writer))) {
+      gst_mmap_sink_drop (self, "no free slot");
       return GST_FLOW_OK;
     }
-  }
-  data = mring_slot_data (self->map, idx);
-
-  if (self->is_video) {
-    GstVideoInfo *vi = &self->vinfo;
-    GstVideoMeta *meta = gst_buffer_get_video_meta (buf);
-
-    if (zero_copy) {
-      /* Upstream rendered into the slot with the layout the pool gave. */
-    } else if (meta || size != GST_VIDEO_INFO_SIZE (vi)) {
-      /* Upstream's layout differs from the caps' default one: copy plane
-       * by plane, honouring its strides and offsets. */
-      GstVideoFrame in, out;
-      GstBuffer *wrap = gst_buffer_new_wrapped_full (0, data,
-          GST_VIDEO_INFO_SIZE (vi), 0, GST_VIDEO_INFO_SIZE (vi), NULL, NULL);
-      gboolean ok = FALSE;
-
-      if (gst_video_frame_map (&in, vi, buf, GST_MAP_READ)) {
-        if (gst_video_frame_map (&out, vi, wrap, GST_MAP_WRITE)) {
-          ok = gst_video_frame_copy (&out, &in);
-          gst_video_frame_unmap (&out);
-        }
-        gst_video_frame_unmap (&in);
-      }
-      gst_buffer_unref (wrap);
-      if (!ok) {
-        mring_slot_abandon (self->map, idx);
-        GST_ELEMENT_ERROR (self, STREAM, FORMAT, (NULL),
-            ("Could not map a video buffer of %" G_GSIZE_FORMAT " bytes "
-                "for the caps %" GST_PTR_FORMAT, size, self->caps));
-        return GST_FLOW_ERROR;
-      }
-    } else {
-      gst_buffer_extract (buf, 0, data, size);
+    if (!gst_mmap_sink_copy_in (self, buf, slot, size)) {
+      mmapring_slot_release (slot);
+      GST_ELEMENT_ERROR (self, STREAM, FORMAT, (NULL),
+          ("Could not map a video buffer of %" G_GSIZE_FORMAT " bytes "
+              "for the caps %" GST_PTR_FORMAT, size, self->caps));
+      return GST_FLOW_ERROR;
     }
-    size = GST_VIDEO_INFO_SIZE (vi);
-    d.n_planes = GST_VIDEO_INFO_N_PLANES (vi);
-    for (p = 0; p < d.n_planes && p < MMAP_MAX_PLANES; p++) {
-      d.plane_offset[p] = GST_VIDEO_INFO_PLANE_OFFSET (vi, p);
-      d.plane_stride[p] = GST_VIDEO_INFO_PLANE_STRIDE (vi, p);
+    st = mmapring_writer_publish (self->writer, slot, &fr, &err);
+    mmapring_slot_release (slot);
+    if (st != MMAPRING_OK) {
+      GST_MMAP_ELEMENT_ERROR (self, TRUE, &err);
+      return GST_FLOW_ERROR;
     }
-  } else {
-    gst_buffer_extract (buf, 0, data, size);
   }
-
-  d.size = size;
-  d.pts = GST_BUFFER_PTS (buf);
-  d.dts = GST_BUFFER_DTS (buf);
-  d.duration = GST_BUFFER_DURATION (buf);
-  d.offset = GST_BUFFER_OFFSET (buf);
-  d.offset_end = GST_BUFFER_OFFSET_END (buf);
-  d.buffer_flags = GST_BUFFER_FLAGS (buf) & (GST_BUFFER_FLAG_LIVE |
-      GST_BUFFER_FLAG_DISCONT | GST_BUFFER_FLAG_DELTA_UNIT |
-      GST_BUFFER_FLAG_HEADER | GST_BUFFER_FLAG_GAP |
-      GST_BUFFER_FLAG_CORRUPTED | GST_BUFFER_FLAG_MARKER |
-      GST_BUFFER_FLAG_DROPPABLE);
-  d.caps_seq = self->caps_seq;
-  d.publish_monotonic_ns = monotonic_ns ();
-  clock_gettime (CLOCK_REALTIME, &rt);
-  d.publish_realtime_ns = (guint64) rt.tv_sec * GST_SECOND + rt.tv_nsec;
-  d.pts_monotonic_ns = gst_mmap_sink_pts_monotonic (self, d.pts,
-      d.publish_monotonic_ns);
-
-  mring_slot_publish (self->map, idx, &d);
-  if (!zero_copy)
-    mring_slot_done (self->map, idx);
-  self->seq = d.seq;
   GST_OBJECT_LOCK (self);
   self->frames_written++;
   if (zero_copy)
     self->frames_zero_copy++;
   GST_OBJECT_UNLOCK (self);
-  GST_LOG_OBJECT (self, "published frame %" G_GUINT64_FORMAT " in slot %d, %"
-      G_GSIZE_FORMAT " bytes, pts %" GST_TIME_FORMAT, d.seq, idx, size,
-      GST_TIME_ARGS (d.pts));
+  GST_LOG_OBJECT (self, "published frame %" G_GUINT64_FORMAT ", %"
+      G_GUINT64_FORMAT " bytes, pts %" GST_TIME_FORMAT, fr.seq, fr.size,
+      GST_TIME_ARGS (fr.pts));
   return GST_FLOW_OK;
 }
 
@@ -552,31 +515,37 @@ gst_mmap_sink_propose_allocation (GstBaseSink * bsink, GstQuery * query)
   GstMmapSink *self = GST_MMAP_SINK (bsink);
   GstCaps *caps;
   gboolean need_pool;
+  guint max;
 
   gst_query_parse_allocation (query, &caps, &need_pool);
   gst_query_add_allocation_meta (query, GST_VIDEO_META_API_TYPE, NULL);
 
   /* Offer slots of the file only for the caps the file was made for. */
-  if (!caps || !self->is_video || !self->map || self->need_file ||
+  if (!caps || !self->is_video || !self->capacity || self->need_file ||
       !self->caps || !gst_caps_is_equal (caps, self->caps))
+    return TRUE;
+  max = mmapring_writer_spare_slots (self->writer);
+  if (max == 0)
     return TRUE;
 
   if (!self->pool) {
     GstStructure *config;
-    self->pool = gst_mmap_pool_new (self->map, &self->vinfo);
+    self->pool = gst_mmap_pool_new (self->writer, &self->vinfo);
     config = gst_buffer_pool_get_config (self->pool);
     gst_buffer_pool_config_set_params (config, caps,
-        GST_VIDEO_INFO_SIZE (&self->vinfo), 0, 0);
+        GST_VIDEO_INFO_SIZE (&self->vinfo), 0, max);
     gst_buffer_pool_config_add_option (config,
         GST_BUFFER_POOL_OPTION_VIDEO_META);
     if (!gst_buffer_pool_set_config (self->pool, config)) {
+      gst_mmap_pool_detach (self->pool);
       gst_clear_object (&self->pool);
       return TRUE;
     }
   }
-  GST_DEBUG_OBJECT (self, "offering the file's slots to upstream");
+  GST_DEBUG_OBJECT (self, "offering up to %u of the file's slots upstream",
+      max);
   gst_query_add_allocation_pool (query, self->pool,
-      GST_VIDEO_INFO_SIZE (&self->vinfo), 0, 0);
+      GST_VIDEO_INFO_SIZE (&self->vinfo), 0, max);
   return TRUE;
 }
 
@@ -601,9 +570,10 @@ gst_mmap_sink_event (GstBaseSink * bsink, GstEvent * event)
 {
   GstMmapSink *self = GST_MMAP_SINK (bsink);
 
-  if (GST_EVENT_TYPE (event) == GST_EVENT_EOS && self->map) {
-    GST_DEBUG_OBJECT (self, "EOS after frame %" G_GUINT64_FORMAT, self->seq);
-    mring_set_eos (self->map);
+  if (GST_EVENT_TYPE (event) == GST_EVENT_EOS && self->writer) {
+    GST_DEBUG_OBJECT (self, "EOS after frame %" G_GUINT64_FORMAT,
+        mmapring_writer_seq (self->writer));
+    mmapring_writer_set_eos (self->writer);
   }
   return GST_BASE_SINK_CLASS (gst_mmap_sink_parent_class)->event (bsink, event);
 }
@@ -705,7 +675,7 @@ gst_mmap_sink_class_init (GstMmapSinkClass * klass)
 
   gst_element_class_add_static_pad_template (element_class, &sink_template);
   gst_element_class_set_static_metadata (element_class,
-      "Memory-mapped file sink", "Sink/Video",
+      "Memory-mapped file sink", "Sink",
       "Publishes buffers with their caps and timestamps into a ring of slots "
       "in a memory-mapped file (under /dev/shm by default) that any number "
       "of mmapsrc readers in other processes follow, without ever waiting "
