@@ -305,6 +305,93 @@ void mmapring_reader_request_keyframe (MmapRingReader *r);
 /* Leases still out stay valid until released. */
 void mmapring_reader_free (MmapRingReader *r);
 
+/* ---------------------------------------------------------------- inspect */
+
+/* A look at a file from outside, as gst-mmap-info shows it: validated as
+ * a reader would, mapped read-only, touching nothing. */
+typedef struct MmapRingInspector MmapRingInspector;
+
+typedef enum {
+  MMAPRING_WRITER_RUNNING = 0,  /* RUNNING, its writer lives */
+  MMAPRING_WRITER_EOS = 1,      /* RUNNING, after end-of-stream */
+  MMAPRING_WRITER_DEAD = 2,     /* RUNNING, no writer lock: it died */
+  MMAPRING_WRITER_STOPPED = 3,  /* GONE */
+  MMAPRING_WRITER_REPLACED = 4  /* REPLACED */
+} MmapRingWriterState;
+
+typedef struct {
+  const char *path;
+  const char *caps;             /* valid until mmapring_inspector_free */
+  uint32_t version;
+  uint32_t state;               /* MMAP_STATE_* */
+  MmapRingWriterState writer_state;
+  uint32_t writer_pid;
+  int32_t writer_pid_local;
+  int32_t path_current;         /* the path still names this file */
+  uint64_t writer_id;
+  uint64_t caps_seq;
+  uint64_t base_seq;
+  uint64_t write_seq;
+  uint64_t frames;              /* published in this file: write_seq - base_seq */
+  uint64_t keyframe_seq;
+  uint32_t keyframe_requests;
+  uint32_t waiters;
+  uint32_t slot_count;
+  uint32_t lease_limit;
+  uint64_t slot_capacity;
+  uint64_t slot_stride;
+  uint64_t meta_capacity;
+  uint64_t sticky_capacity;
+  uint64_t file_size;
+  uint64_t created_realtime_ns;
+  uint64_t latency_ns;
+  uint64_t last_publish_monotonic_ns;   /* 0: none */
+  double fps;                   /* publications in the last second */
+  uint32_t readers;             /* entries in use */
+  uint32_t leased;              /* slots leased now */
+} MmapRingInfo;
+
+typedef struct {
+  uint32_t index;
+  uint32_t pid;
+  int32_t pid_local;
+  int32_t alive;                /* 1, 0 (left by a dead reader), -1: cannot tell */
+  uint64_t reader_id;
+  uint32_t flags;               /* MMAP_READER_FLAG_* */
+  uint32_t waiting;
+  uint64_t leases;              /* bit i: slot i */
+  uint64_t last_seq;
+  uint64_t lag;                 /* write_seq - last_seq, 0 before its first frame */
+  uint64_t frames_read;
+  uint64_t frames_skipped;
+  uint32_t max_lag;
+  uint32_t reserved;
+} MmapRingReaderInfo;
+
+/* Opens the file at path (not following a location: this very file).
+ * Thread-safe for different inspectors. */
+MmapRingInspector *mmapring_inspector_open (const char *path,
+    MmapRingError *err);
+/* The file now (live words, writer liveness, fps). */
+void mmapring_inspector_sample (MmapRingInspector *in, MmapRingInfo *info);
+/* Up to max entries in use of the reader table; returns how many there
+ * are in all. */
+uint32_t mmapring_inspector_readers (MmapRingInspector *in,
+    MmapRingReaderInfo *out, uint32_t max);
+void mmapring_inspector_free (MmapRingInspector *in);
+
+/* Files a location's dead writers left next to it: their temporary files
+ * (DIR/.NAME.XXXXXX) and, when no writer owns the location, its lock
+ * file.  Fills up to max paths of `size` bytes each (e.g. char[n][4096])
+ * and returns how many there are. */
+uint32_t mmapring_stale_files (const char *path, char *paths, size_t size,
+    uint32_t max);
+/* Removes what a dead writer left at a location: the data file (only if
+ * no live writer holds it), its temporaries and the lock file.  Claims
+ * the location as a writer would, so it never removes a live stream:
+ * MMAPRING_ERR_BUSY then. */
+MmapRingStatus mmapring_remove_stale (const char *path, MmapRingError *err);
+
 /* ---------------------------------------------------------------- caps */
 
 /* Simple fields of a caps string, without GStreamer: the media type, and

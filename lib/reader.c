@@ -32,7 +32,8 @@
 
 typedef enum {
   RD_OK,                        /* the frame, intact */
-  RD_LOST,                      /* overwritten, or being rewritten */
+  RD_LOST,                      /* overwritten: its slot holds a newer one */
+  RD_TORN,                      /* its slot is being rewritten */
   RD_DROPPED,                   /* the writer dropped it (slot_log NONE) */
   RD_UNPUBLISHED,               /* its slot holds an older frame: not there */
   RD_INVALID,                   /* a consistent copy fails the checks */
@@ -277,7 +278,7 @@ read_desc (MmapRingReader * r, MrFile * f, uint64_t s, MmapSlotDesc * d,
    * slot, which we retried): only a consistent copy tells which frame the
    * slot holds, and a failed check is only an error in such a copy. */
   if (!consistent)
-    return RD_LOST;
+    return RD_TORN;
   *lock = l1;
   if (d->seq > s)
     return RD_LOST;
@@ -338,8 +339,9 @@ still_holds (MrFile * f, uint32_t idx, uint64_t s, uint64_t lock)
   return 0;
 }
 
-/* The newest frame, up to ws, that a slot really holds: ws itself when
- * the writer is sane, else the highest seq in a consistent descriptor. */
+/* The newest frame in (after, ws] that a slot really holds: ws itself
+ * when the writer is sane, else the highest seq among the consistent
+ * descriptors that slot_log names for it; 0 if none. */
 static uint64_t
 newest_present (MmapRingReader * r, MrFile * f, uint64_t ws, uint64_t after)
 {
@@ -367,6 +369,24 @@ newest_present (MmapRingReader * r, MrFile * f, uint64_t ws, uint64_t after)
   return best;
 }
 
+/* Some frame after s is in a slot. */
+static int
+newer_present (MmapRingReader * r, MrFile * f, uint64_t s, uint64_t ws)
+{
+  MmapSlotDesc d;
+  uint32_t idx;
+  uint64_t lock;
+  char why[8];
+  ReadResult res;
+
+  if (s >= ws)
+    return 0;
+  res = read_desc (r, f, s + 1, &d, &idx, &lock, why, sizeof (why));
+  if (res == RD_OK || res == RD_LOST)
+    return 1;
+  return newest_present (r, f, ws, s) > s;
+}
+
 /* --- position and skips --- */
 
 static void
@@ -380,6 +400,8 @@ start_gap (MmapRingReader * r, uint64_t from)
   r->pending_discont = 1;
 }
 
+/* Frames this reader will never output: counted now (stats, its entry),
+ * and reported with the next frame it outputs. */
 static void
 lose (MmapRingReader * r, uint64_t n)
 {
@@ -387,6 +409,15 @@ lose (MmapRingReader * r, uint64_t n)
     return;
   start_gap (r, r->next);
   r->pending_skipped += n;
+  count (&r->frames_skipped, n);
+}
+
+static void
+unlose (MmapRingReader * r, uint64_t n)
+{
+  n = MR_MIN (n, r->pending_skipped);
+  r->pending_skipped -= n;
+  count (&r->frames_skipped, -(int64_t) n);
 }
 
 static void
@@ -691,7 +722,6 @@ deliver (MmapRingReader * r, MrFile * f, const MmapSlotDesc * d,
   r->next = d->seq + 1;
   r->in_gap = 0;
   r->eos_reported = 0;
-  count (&r->frames_skipped, r->pending_skipped);
   r->pending_skipped = 0;
   r->pending_discont = 0;
   read = __atomic_add_fetch (&r->frames_read, 1, __ATOMIC_RELAXED);
@@ -715,7 +745,7 @@ hold_back_delta (MmapRingReader * r, MrFile * f, uint64_t s, uint64_t ws)
   if (k >= r->gap_start && k < s && k > f->hdr.base_seq &&
       ws - k < f->hdr.slot_count) {
     /* Go back: the frames from k on were not lost after all. */
-    r->pending_skipped -= MR_MIN (s - k, r->pending_skipped);
+    unlose (r, s - k);
     r->next = k;
     r->catch_up_to = ws;
     return 1;
@@ -755,8 +785,12 @@ frame_step (MmapRingReader * r, MrFile * f, MmapRingFrame * fr,
   limit = r->max_lag ? MR_MIN (r->max_lag, MMAP_SLOT_LOG) : f->hdr.slot_count;
   /* Not while reading up from a keyframe we went back to. */
   if (ws - r->next >= limit && r->next > r->catch_up_to) {
-    /* Too far behind: to the newest frame, if it is really there. */
-    uint64_t t = newest_present (r, f, ws, r->next);
+    /* Too far behind: to the newest frame, if one is really there.  If
+     * none is (write_seq is wild), wait: never walk frame by frame
+     * across a range the writer may not have published. */
+    uint64_t t = newest_present (r, f, ws, r->next - 1);
+    if (!t)
+      return STEP_NONE;
     if (t > r->next) {
       lose (r, t - r->next);
       r->next = t;
@@ -766,8 +800,15 @@ frame_step (MmapRingReader * r, MrFile * f, MmapRingFrame * fr,
   switch (res) {
     case RD_OK:
       break;
-    case RD_LOST:
+    case RD_TORN:
     case RD_DROPPED:
+      /* Lost only once a newer frame is there: a slot that stays odd, or
+       * a log of dropped frames, with no frame after it proves nothing
+       * (a hostile file could make us count for ever). */
+      if (!newer_present (r, f, r->next, ws))
+        return STEP_NONE;
+      /* fall through */
+    case RD_LOST:
       lose (r, 1);
       r->next++;
       return STEP_AGAIN;
@@ -986,8 +1027,14 @@ follow_step (MmapRingReader * r, MrFile * f, uint64_t deadline,
     *ev = MMAPRING_EVENT_EOS;
     return STEP_EVENT;
   }
-  if (r->finished)
+  if (r->finished) {
+    /* Frames numbered and never readable (dropped last, or lost in a
+     * slot the writer stopped rewriting): lost, if the number is
+     * believable. */
+    if (ws >= r->next && ws - r->next < f->hdr.slot_count)
+      lose (r, ws - r->next + 1);
     return leave_file (r, f, state, ev, err);
+  }
   now = mr_now (CLOCK_MONOTONIC);
   if (now >= r->next_check) {
     r->next_check = now + MR_CHECK_INTERVAL_NS;
@@ -1010,6 +1057,7 @@ mmapring_reader_next (MmapRingReader * r, int64_t timeout_ns,
   uint64_t deadline = timeout_ns < 0 ? UINT64_MAX :
       mr_now (CLOCK_MONOTONIC) + (uint64_t) timeout_ns;
   MmapRingFrame scratch;
+  unsigned steps = 0;
 
   if (!fr)
     fr = &scratch;
@@ -1021,6 +1069,10 @@ mmapring_reader_next (MmapRingReader * r, int64_t timeout_ns,
 
     if (interrupted (r))
       return MMAPRING_EVENT_INTERRUPTED;
+    /* Every step makes progress, and is bounded; still, a hostile file
+     * must not keep a caller past its deadline. */
+    if (++steps % 1024 == 0 && mr_now (CLOCK_MONOTONIC) >= deadline)
+      return MMAPRING_EVENT_TIMEOUT;
     if (!r->file)
       s = open_step (r, &ev, err, &report);
     else

@@ -1069,3 +1069,18 @@ mmapring_writer_close (MmapRingWriter * w, int remove)
   free (w->lock_path);
   free (w);
 }
+
+MR_EXPORT MmapRingStatus
+mmapring_remove_stale (const char *path, MmapRingError * err)
+{
+  /* Owning the location, as a writer does, proves no writer lives; the
+   * leftovers go with a clean close. */
+  MmapRingWriter *w = mmapring_writer_open (path, 0600, err);
+
+  if (!w)
+    return err ? err->status : MMAPRING_ERR_IO;
+  if (w->have_stale && names (w->path, w->stale_dev, w->stale_ino))
+    unlink (w->path);
+  mmapring_writer_close (w, 1);
+  return MMAPRING_OK;
+}

@@ -101,7 +101,7 @@ step_fuzz() {
   cp tests/fuzz/corpus/* "$scratch/"
   local rc=0
   # -timeout: one input taking this long is a hang, and a failure.
-  "$dir/tests/fuzz/fuzz-open" -max_total_time="$seconds" -timeout=10 \
+  "$dir/tests/fuzz/fuzz-read" -max_total_time="$seconds" -timeout=10 \
     -rss_limit_mb=2048 \
     -print_final_stats=1 "$scratch" 2>&1 | tail -n 12 || rc=$?
   rm -rf "$scratch"
