@@ -63,8 +63,7 @@ mmapring_caps_media_type (const char *caps, char *buf, size_t size)
 /* Finds `field` in the first structure; *val and *len: its value, with
  * the (type) prefix and the quotes taken off. */
 static int
-find_field (const char *caps, const char *field, const char **val,
-    size_t *len)
+find_field (const char *caps, const char *field, const char **val, size_t *len)
 {
   const char *p = caps;
   size_t flen = strlen (field);
@@ -140,12 +139,14 @@ mmapring_caps_get_int (const char *caps, const char *field, int64_t * value)
 
 /* --- raw video formats --- */
 
-typedef struct {
+typedef struct
+{
   uint8_t xs, ys;               /* horizontal, vertical subsampling shift */
   uint8_t comps, bytes;         /* values per sample, bytes per value */
 } PlaneDef;
 
-typedef struct {
+typedef struct
+{
   const char *name;
   uint8_t n_planes;
   uint8_t pairs;                /* 4:2:2 packed: samples come in pairs */

@@ -355,8 +355,7 @@ mr_check_desc (const MmapFileHeader * h, const MmapSlotDesc * d, char *why,
 }
 
 const char *
-mr_check_records (const uint8_t * p, uint64_t size, char *why,
-    size_t why_size)
+mr_check_records (const uint8_t * p, uint64_t size, char *why, size_t why_size)
 {
   uint64_t at = 0;
 
@@ -383,7 +382,8 @@ mr_check_records (const uint8_t * p, uint64_t size, char *why,
 /* --- the SIGBUS guard --- */
 
 #define GUARD_ENTRIES 256
-typedef struct {
+typedef struct
+{
   int claimed;
   uint64_t size;
   int *broken;
@@ -415,8 +415,7 @@ guard_handler (int sig, siginfo_t * si, void *uc)
   }
   if ((guard_old.sa_flags & SA_SIGINFO) && guard_old.sa_sigaction) {
     guard_old.sa_sigaction (sig, si, uc);
-  } else if (guard_old.sa_handler == SIG_DFL ||
-      guard_old.sa_handler == SIG_IGN) {
+  } else if (guard_old.sa_handler == SIG_DFL || guard_old.sa_handler == SIG_IGN) {
     /* Returning re-executes the access, which now gets the default. */
     sigaction (SIGBUS, &guard_old, NULL);
   } else {
@@ -582,8 +581,7 @@ copy_caps (MrFile * f, MmapRingError * err)
     return -1;
   }
   memcpy (f->caps, src, (size_t) h->caps_length + 1);
-  if (f->caps[h->caps_length] != '\0' ||
-      memchr (f->caps, '\0', h->caps_length)) {
+  if (f->caps[h->caps_length] != '\0' || memchr (f->caps, '\0', h->caps_length)) {
     mr_error (err, MMAPRING_ERR_INVALID, 0, "%s: invalid gst-mmap file: the "
         "caps string is not %u bytes and a NUL", f->path, h->caps_length);
     return -1;

@@ -12,7 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-struct MmapRingInspector {
+struct MmapRingInspector
+{
   MrFile *file;
   int lock_fd;                  /* the location's lock file, or -1 */
   uint64_t pidns;
@@ -198,25 +199,22 @@ mmapring_inspector_readers (MmapRingInspector * in, MmapRingReaderInfo * out,
     r->last_seq = __atomic_load_n (&e->last_seq, __ATOMIC_RELAXED);
     r->lag = r->last_seq && ws > r->last_seq ? ws - r->last_seq : 0;
     r->frames_read = __atomic_load_n (&e->frames_read, __ATOMIC_RELAXED);
-    r->frames_skipped = __atomic_load_n (&e->frames_skipped,
-        __ATOMIC_RELAXED);
+    r->frames_skipped = __atomic_load_n (&e->frames_skipped, __ATOMIC_RELAXED);
     r->max_lag = __atomic_load_n (&e->max_lag, __ATOMIC_RELAXED);
   }
   return n;
 }
 
 static void
-add_path (char *paths, size_t size, uint32_t max, uint32_t * n,
-    const char *p)
+add_path (char *paths, size_t size, uint32_t max, uint32_t * n, const char *p)
 {
   if (*n < max)
-    snprintf (paths + (size_t) * n * size, size, "%s", p);
+    snprintf (paths + (size_t) *n * size, size, "%s", p);
   (*n)++;
 }
 
 MR_EXPORT uint32_t
-mmapring_stale_files (const char *path, char *paths, size_t size,
-    uint32_t max)
+mmapring_stale_files (const char *path, char *paths, size_t size, uint32_t max)
 {
   char *dir = mr_dirname (path), *base = mr_basename (path);
   char *lock_path = mr_lock_path (path);

@@ -35,8 +35,14 @@
 #include <stdint.h>
 
 #ifdef __cplusplus
-extern "C" {
+#define MMAPRING_BEGIN_DECLS extern "C" {
+#define MMAPRING_END_DECLS }
+#else
+#define MMAPRING_BEGIN_DECLS
+#define MMAPRING_END_DECLS
 #endif
+
+MMAPRING_BEGIN_DECLS
 
 /* @cdef-begin */
 
@@ -47,27 +53,27 @@ extern "C" {
 
 typedef enum {
   MMAPRING_OK = 0,
-  MMAPRING_ERR_NOT_FOUND = 1,   /* nothing at the location (yet) */
-  MMAPRING_ERR_NOT_OURS = 2,    /* not a gst-mmap file, or not a regular file */
-  MMAPRING_ERR_TRUNCATED = 3,   /* shorter than its header says */
-  MMAPRING_ERR_VERSION = 4,     /* a format version this library does not know */
-  MMAPRING_ERR_INVALID = 5,     /* inconsistent or out-of-bounds fields */
-  MMAPRING_ERR_BUSY = 6,        /* a live writer owns the location */
-  MMAPRING_ERR_NO_SPACE = 7,    /* the file system cannot hold the file */
-  MMAPRING_ERR_PERMISSION = 8,  /* may not open or create it */
-  MMAPRING_ERR_IO = 9,          /* any other system error */
-  MMAPRING_ERR_ARGUMENT = 10,   /* a bad call */
+  MMAPRING_ERR_NOT_FOUND = 1, /* nothing at the location (yet) */
+  MMAPRING_ERR_NOT_OURS = 2,  /* not a gst-mmap file, or not a regular file */
+  MMAPRING_ERR_TRUNCATED = 3, /* shorter than its header says */
+  MMAPRING_ERR_VERSION = 4,   /* a format version this library does not know */
+  MMAPRING_ERR_INVALID = 5,   /* inconsistent or out-of-bounds fields */
+  MMAPRING_ERR_BUSY = 6,      /* a live writer owns the location */
+  MMAPRING_ERR_NO_SPACE = 7,  /* the file system cannot hold the file */
+  MMAPRING_ERR_PERMISSION = 8,        /* may not open or create it */
+  MMAPRING_ERR_IO = 9,        /* any other system error */
+  MMAPRING_ERR_ARGUMENT = 10, /* a bad call */
   MMAPRING_ERR_NO_MEMORY = 11,
-  MMAPRING_ERR_LOST = 12,       /* the frame was overwritten while read */
-  MMAPRING_ERR_NO_LEASE = 13,   /* no lease to be had now: copy instead */
-  MMAPRING_ERR_TOO_LARGE = 14,  /* does not fit the slot or the area */
-  MMAPRING_ERR_REPLACED = 15    /* the slot is of a file the writer replaced */
+  MMAPRING_ERR_LOST = 12,     /* the frame was overwritten while read */
+  MMAPRING_ERR_NO_LEASE = 13, /* no lease to be had now: copy instead */
+  MMAPRING_ERR_TOO_LARGE = 14,        /* does not fit the slot or the area */
+  MMAPRING_ERR_REPLACED = 15  /* the slot is of a file the writer replaced */
 } MmapRingStatus;
 
 typedef struct {
   MmapRingStatus status;
-  int sys_errno;                /* errno of the system call that failed, or 0 */
-  char message[512];            /* "PATH: reason" */
+  int sys_errno;              /* errno of the system call that failed, or 0 */
+  char message[512];          /* "PATH: reason" */
 } MmapRingError;
 
 /* Thread-safe. */
@@ -82,34 +88,34 @@ uint32_t mmapring_format_version (void);
  * broken, so that readers drop the frame and writers make a new file;
  * faults elsewhere go to the previous handler.  Without it, a truncated
  * file kills the process.  Thread-safe; idempotent. */
-MmapRingStatus mmapring_install_sigbus_guard (MmapRingError *err);
+MmapRingStatus mmapring_install_sigbus_guard (MmapRingError * err);
 
 /* One frame's description, written by mmapring_writer_publish and filled
  * by mmapring_reader_next.  Times are nanoseconds, UINT64_MAX unknown. */
 typedef struct {
-  uint64_t seq;                 /* frame number (set by the writer) */
-  uint64_t pts;                 /* as the writer's pipeline had it */
+  uint64_t seq;               /* frame number (set by the writer) */
+  uint64_t pts;               /* as the writer's pipeline had it */
   uint64_t dts;
   uint64_t duration;
   uint64_t offset;
   uint64_t offset_end;
-  uint64_t pts_monotonic_ns;    /* CLOCK_MONOTONIC instant of the PTS */
-  uint64_t publish_monotonic_ns;        /* set by the writer at publication */
+  uint64_t pts_monotonic_ns;  /* CLOCK_MONOTONIC instant of the PTS */
+  uint64_t publish_monotonic_ns;      /* set by the writer at publication */
   uint64_t publish_realtime_ns;
-  uint64_t size;                /* payload bytes */
-  uint32_t buffer_flags;        /* GstBufferFlags values */
-  uint32_t n_planes;            /* 0: no plane layout */
+  uint64_t size;              /* payload bytes */
+  uint32_t buffer_flags;      /* GstBufferFlags values */
+  uint32_t n_planes;          /* 0: no plane layout */
   uint64_t plane_offset[4];
   int32_t plane_stride[4];
-  uint64_t caps_seq;            /* of the file the frame is in */
-  uint32_t meta_size;           /* record bytes at `meta` */
-  uint32_t frame_flags;         /* MMAP_FRAME_FLAG_*: NO_BUFFER = 1 */
-  const uint8_t *meta;          /* reader: the frame's records, valid until
-                                 * the next call on the reader; writer:
-                                 * records to copy into the slot */
-  uint64_t skipped;             /* reader: frames lost just before this one */
-  int32_t discont;              /* reader: a gap, or a new writer, before it */
-  int32_t keyframe;             /* reader: not a delta unit */
+  uint64_t caps_seq;          /* of the file the frame is in */
+  uint32_t meta_size;         /* record bytes at `meta` */
+  uint32_t frame_flags;       /* MMAP_FRAME_FLAG_*: NO_BUFFER = 1 */
+  const uint8_t *meta;        /* reader: the frame's records, valid until
+                               * the next call on the reader; writer:
+                               * records to copy into the slot */
+  uint64_t skipped;           /* reader: frames lost just before this one */
+  int32_t discont;            /* reader: a gap, or a new writer, before it */
+  int32_t keyframe;           /* reader: not a delta unit */
 } MmapRingFrame;
 
 /* ---------------------------------------------------------------- writer */
@@ -119,14 +125,14 @@ typedef struct MmapRingSlot MmapRingSlot;
 
 /* What a writer's file holds.  Zero fields take defaults. */
 typedef struct {
-  const char *caps;             /* GStreamer caps string, required */
-  uint32_t slot_count;          /* 2..64, default 8 */
-  uint32_t lease_limit;         /* slots all readers may lease at once;
-                                 * default slot_count / 2, at most
-                                 * slot_count - 2 */
-  uint64_t slot_capacity;       /* payload bytes a slot holds, required */
-  uint64_t meta_capacity;       /* record bytes per slot, default 0 */
-  uint64_t sticky_capacity;     /* sticky record bytes, default 0 */
+  const char *caps;           /* GStreamer caps string, required */
+  uint32_t slot_count;        /* 2..64, default 8 */
+  uint32_t lease_limit;       /* slots all readers may lease at once;
+                               * default slot_count / 2, at most
+                               * slot_count - 2 */
+  uint64_t slot_capacity;     /* payload bytes a slot holds, required */
+  uint64_t meta_capacity;     /* record bytes per slot, default 0 */
+  uint64_t sticky_capacity;   /* sticky record bytes, default 0 */
 } MmapRingFormat;
 
 /* Claims the location for a new writer: takes its lock file, removes a
@@ -135,65 +141,66 @@ typedef struct {
  * there: MMAPRING_ERR_BUSY, naming its pid.  No data file exists until
  * mmapring_writer_set_format.  `mode`: permission bits of the files. */
 MmapRingWriter *mmapring_writer_open (const char *path, uint32_t mode,
-    MmapRingError *err);
+    MmapRingError * err);
 
 /* Makes a new data file for `format` and gives it the public name,
  * replacing the writer's previous file (marked REPLACED) or a dead
  * writer's.  Frame numbers go on across files.  The previous file's slots
  * that upstream still holds stay valid memory, but can no longer be
  * published (MMAPRING_ERR_REPLACED).  One thread at a time, with publish. */
-MmapRingStatus mmapring_writer_set_format (MmapRingWriter *w,
-    const MmapRingFormat *format, MmapRingError *err);
+MmapRingStatus mmapring_writer_set_format (MmapRingWriter * w,
+    const MmapRingFormat * format, MmapRingError * err);
 
 /* The least recently published slot that no reader leases and the writer
  * has not handed out, for writing frame data into; NULL if there is none
  * (or no file).  Its old frame is gone from this moment.  Thread-safe. */
-MmapRingSlot *mmapring_writer_acquire (MmapRingWriter *w);
+MmapRingSlot *mmapring_writer_acquire (MmapRingWriter * w);
 /* Slots the writer may hand out at once and still always find a free one
  * to copy into: slot_count - lease_limit - 1.  Thread-safe. */
-uint32_t mmapring_writer_spare_slots (MmapRingWriter *w);
-uint8_t *mmapring_slot_data (MmapRingSlot *slot);
-uint64_t mmapring_slot_capacity (MmapRingSlot *slot);
-uint32_t mmapring_slot_index (MmapRingSlot *slot);
+uint32_t mmapring_writer_spare_slots (MmapRingWriter * w);
+uint8_t *mmapring_slot_data (MmapRingSlot * slot);
+uint64_t mmapring_slot_capacity (MmapRingSlot * slot);
+uint32_t mmapring_slot_index (MmapRingSlot * slot);
 /* TRUE when the slot's file was truncated under us (SIGBUS guard): what
  * was drawn into it may be lost, do not publish it. */
-int mmapring_slot_broken (MmapRingSlot *slot);
+int mmapring_slot_broken (MmapRingSlot * slot);
 /* Publishes the slot as frame mmapring_writer_seq () + 1, described by
  * `frame` (seq, publication times and caps_seq are filled in; they are
  * written back into *frame), and wakes the readers that wait.  The slot
  * stays out of the ring until mmapring_slot_release.  One thread at a
  * time, with set_format. */
-MmapRingStatus mmapring_writer_publish (MmapRingWriter *w,
-    MmapRingSlot *slot, MmapRingFrame *frame, MmapRingError *err);
+MmapRingStatus mmapring_writer_publish (MmapRingWriter * w,
+    MmapRingSlot * slot, MmapRingFrame * frame, MmapRingError * err);
 /* Gives the slot back: a published one keeps its frame for the readers,
  * an unpublished one is abandoned empty.  Thread-safe, any thread, also
  * after the writer is closed. */
-void mmapring_slot_release (MmapRingSlot *slot);
+void mmapring_slot_release (MmapRingSlot * slot);
 /* acquire + copy `size` bytes + publish + release. */
-MmapRingStatus mmapring_writer_write (MmapRingWriter *w, MmapRingFrame *frame,
-    const void *data, uint64_t size, MmapRingError *err);
+MmapRingStatus mmapring_writer_write (MmapRingWriter * w,
+    MmapRingFrame * frame, const void *data, uint64_t size,
+    MmapRingError * err);
 /* Counts `n` frames as published and lost: every reader adds them to its
  * skipped count.  For a frame the writer had to drop. */
-void mmapring_writer_skip (MmapRingWriter *w, uint64_t n);
+void mmapring_writer_skip (MmapRingWriter * w, uint64_t n);
 /* Number of the last frame published (or skipped). */
-uint64_t mmapring_writer_seq (MmapRingWriter *w);
-void mmapring_writer_set_eos (MmapRingWriter *w);
-void mmapring_writer_set_latency (MmapRingWriter *w, uint64_t latency_ns);
+uint64_t mmapring_writer_seq (MmapRingWriter * w);
+void mmapring_writer_set_eos (MmapRingWriter * w);
+void mmapring_writer_set_latency (MmapRingWriter * w, uint64_t latency_ns);
 /* Replaces the sticky records (stream-start, tags, stream headers) that
  * late readers receive before their first frame. */
-MmapRingStatus mmapring_writer_set_sticky (MmapRingWriter *w,
-    const uint8_t *records, uint32_t size, MmapRingError *err);
+MmapRingStatus mmapring_writer_set_sticky (MmapRingWriter * w,
+    const uint8_t * records, uint32_t size, MmapRingError * err);
 /* How many times readers asked for a keyframe so far (compare with the
  * last value seen).  Thread-safe. */
-uint32_t mmapring_writer_keyframe_requests (MmapRingWriter *w);
+uint32_t mmapring_writer_keyframe_requests (MmapRingWriter * w);
 /* TRUE when the current file was truncated under us: make a new one. */
-int mmapring_writer_broken (MmapRingWriter *w);
-const char *mmapring_writer_path (MmapRingWriter *w);
+int mmapring_writer_broken (MmapRingWriter * w);
+const char *mmapring_writer_path (MmapRingWriter * w);
 /* Leaves the location: the file is marked GONE (readers finish it and
  * wait for the next writer) and, with `remove`, its name and the lock
  * file are removed; without, they stay for the next writer to take
  * over.  Slots still out stay valid until released. */
-void mmapring_writer_close (MmapRingWriter *w, int remove);
+void mmapring_writer_close (MmapRingWriter * w, int remove);
 
 /* ---------------------------------------------------------------- reader */
 
@@ -201,109 +208,109 @@ typedef struct MmapRingReader MmapRingReader;
 typedef struct MmapRingLease MmapRingLease;
 
 typedef enum {
-  MMAPRING_EVENT_FRAME = 1,     /* *frame describes the next frame: copy
-                                 * or lease it before the next call */
-  MMAPRING_EVENT_NEW_FILE = 2,  /* now following another file (first one,
-                                 * new caps, new writer): see
-                                 * mmapring_reader_file */
-  MMAPRING_EVENT_WAITING = 3,   /* no live writer; once per wait, *err
-                                 * says why (mmapring_reader_waiting_reason) */
-  MMAPRING_EVENT_EOS = 4,       /* the writer ended its stream; calling
-                                 * again waits for more or a new writer */
+  MMAPRING_EVENT_FRAME = 1,   /* *frame describes the next frame: copy
+                               * or lease it before the next call */
+  MMAPRING_EVENT_NEW_FILE = 2,        /* now following another file (first one,
+                                       * new caps, new writer): see
+                                       * mmapring_reader_file */
+  MMAPRING_EVENT_WAITING = 3, /* no live writer; once per wait, *err
+                               * says why (mmapring_reader_waiting_reason) */
+  MMAPRING_EVENT_EOS = 4,     /* the writer ended its stream; calling
+                               * again waits for more or a new writer */
   MMAPRING_EVENT_TIMEOUT = 5,
-  MMAPRING_EVENT_INTERRUPTED = 6,       /* mmapring_reader_interrupt */
-  MMAPRING_EVENT_ERROR = 7      /* *err; calling again goes on once the
-                                 * location names another file */
+  MMAPRING_EVENT_INTERRUPTED = 6,     /* mmapring_reader_interrupt */
+  MMAPRING_EVENT_ERROR = 7    /* *err; calling again goes on once the
+                               * location names another file */
 } MmapRingEvent;
 
 typedef struct {
   const char *path;
-  const char *caps;             /* valid until the next NEW_FILE */
+  const char *caps;           /* valid until the next NEW_FILE */
   uint64_t caps_seq;
   uint64_t writer_id;
-  uint32_t writer_pid;          /* in the writer's PID namespace */
-  int32_t writer_pid_local;     /* that namespace is ours: the pid is usable */
+  uint32_t writer_pid;        /* in the writer's PID namespace */
+  int32_t writer_pid_local;   /* that namespace is ours: the pid is usable */
   uint32_t slot_count;
   uint32_t lease_limit;
   uint64_t slot_capacity;
   uint64_t meta_capacity;
   uint64_t base_seq;
-  int32_t new_writer;           /* not the writer of the previous file */
-  int32_t writable;             /* futex waits and leases are possible */
-  int32_t registered;           /* holds a reader-table entry */
+  int32_t new_writer;         /* not the writer of the previous file */
+  int32_t writable;           /* futex waits and leases are possible */
+  int32_t registered;         /* holds a reader-table entry */
   int32_t reserved;
 } MmapRingFileInfo;
 
 typedef struct {
-  uint64_t frames_read;         /* delivered (copied or leased) */
-  uint64_t frames_skipped;      /* lost: lapped, behind max-lag, overwritten */
-  uint64_t frames_leased;       /* of frames_read, zero-copy */
+  uint64_t frames_read;       /* delivered (copied or leased) */
+  uint64_t frames_skipped;    /* lost: lapped, behind max-lag, overwritten */
+  uint64_t frames_leased;     /* of frames_read, zero-copy */
   uint64_t writers_seen;
   uint64_t files_seen;
 } MmapRingReaderStats;
 
 /* A reader of `path`, which need not exist yet: the first call to
  * mmapring_reader_next opens it, or waits for it. */
-MmapRingReader *mmapring_reader_new (const char *path, MmapRingError *err);
+MmapRingReader *mmapring_reader_new (const char *path, MmapRingError * err);
 /* Options, before the first mmapring_reader_next. */
 /* Most frames this reader may be behind the newest before it skips to the
  * newest, counting what it skipped: 0 (default) the ring, 1 always the
  * freshest frame. */
-void mmapring_reader_set_max_lag (MmapRingReader *r, uint32_t frames);
+void mmapring_reader_set_max_lag (MmapRingReader * r, uint32_t frames);
 /* Take a reader-table entry and allow leases (at most max_leases at
  * once).  Default: on, 2. */
-void mmapring_reader_set_zero_copy (MmapRingReader *r, int enable,
+void mmapring_reader_set_zero_copy (MmapRingReader * r, int enable,
     uint32_t max_leases);
 /* When the next frame is due (from the writer's period) within spin_ns,
  * poll for it rather than sleep; 0 (default) always sleeps. */
-void mmapring_reader_set_spin (MmapRingReader *r, uint64_t spin_ns);
+void mmapring_reader_set_spin (MmapRingReader * r, uint64_t spin_ns);
 /* Start, and resume after a gap, at a keyframe (streams with delta units
  * only), asking the writer for one.  Default: on. */
-void mmapring_reader_set_keyframes (MmapRingReader *r, int enable);
+void mmapring_reader_set_keyframes (MmapRingReader * r, int enable);
 
 /* Waits at most timeout_ns (-1: for ever, 0: just look) for the next
  * event.  One thread at a time. */
-MmapRingEvent mmapring_reader_next (MmapRingReader *r, int64_t timeout_ns,
-    MmapRingFrame *frame, MmapRingError *err);
+MmapRingEvent mmapring_reader_next (MmapRingReader * r, int64_t timeout_ns,
+    MmapRingFrame * frame, MmapRingError * err);
 /* Copies the payload of the frame the last FRAME event described into
  * dst (at least frame->size bytes) and checks that it was not overwritten
  * meanwhile.  MMAPRING_ERR_LOST: it was (counted as skipped; the next
  * frame says so).  Same thread as next. */
-MmapRingStatus mmapring_reader_copy (MmapRingReader *r, void *dst,
-    uint64_t dst_size, MmapRingError *err);
+MmapRingStatus mmapring_reader_copy (MmapRingReader * r, void *dst,
+    uint64_t dst_size, MmapRingError * err);
 /* Pins the last frame's slot so that its payload can be used in place
  * until mmapring_lease_release.  MMAPRING_ERR_NO_LEASE: none available
  * (copy instead); MMAPRING_ERR_LOST: overwritten already.  Same thread
  * as next. */
-MmapRingStatus mmapring_reader_lease (MmapRingReader *r,
-    MmapRingLease **lease, MmapRingError *err);
-const uint8_t *mmapring_lease_data (const MmapRingLease *lease);
-uint64_t mmapring_lease_size (const MmapRingLease *lease);
+MmapRingStatus mmapring_reader_lease (MmapRingReader * r,
+    MmapRingLease ** lease, MmapRingError * err);
+const uint8_t *mmapring_lease_data (const MmapRingLease * lease);
+uint64_t mmapring_lease_size (const MmapRingLease * lease);
 /* Thread-safe, any thread, also after mmapring_reader_free. */
-void mmapring_lease_release (MmapRingLease *lease);
+void mmapring_lease_release (MmapRingLease * lease);
 
 /* The file being followed, NULL before the first NEW_FILE.  Same thread
  * as next. */
-const MmapRingFileInfo *mmapring_reader_file (MmapRingReader *r);
+const MmapRingFileInfo *mmapring_reader_file (MmapRingReader * r);
 /* The writer pipeline's latency as it last said, 0 unknown.
  * Thread-safe. */
-uint64_t mmapring_reader_latency (MmapRingReader *r);
+uint64_t mmapring_reader_latency (MmapRingReader * r);
 /* What is at the location while there is no live writer: "no such file",
  * "the writer (pid 12) died", ...  Same thread as next. */
-const char *mmapring_reader_waiting_reason (MmapRingReader *r);
+const char *mmapring_reader_waiting_reason (MmapRingReader * r);
 /* The sticky records of the current file (stream-start, tags, headers),
  * copied; *size 0 if none.  Valid until the next call.  Same thread. */
-const uint8_t *mmapring_reader_sticky (MmapRingReader *r, uint32_t *size);
+const uint8_t *mmapring_reader_sticky (MmapRingReader * r, uint32_t * size);
 /* Thread-safe. */
-void mmapring_reader_stats (MmapRingReader *r, MmapRingReaderStats *stats);
+void mmapring_reader_stats (MmapRingReader * r, MmapRingReaderStats * stats);
 /* Makes a waiting or future mmapring_reader_next return INTERRUPTED until
  * mmapring_reader_resume.  Thread-safe. */
-void mmapring_reader_interrupt (MmapRingReader *r);
-void mmapring_reader_resume (MmapRingReader *r);
+void mmapring_reader_interrupt (MmapRingReader * r);
+void mmapring_reader_resume (MmapRingReader * r);
 /* Asks the writer for a keyframe (needs write access).  Same thread. */
-void mmapring_reader_request_keyframe (MmapRingReader *r);
+void mmapring_reader_request_keyframe (MmapRingReader * r);
 /* Leases still out stay valid until released. */
-void mmapring_reader_free (MmapRingReader *r);
+void mmapring_reader_free (MmapRingReader * r);
 
 /* ---------------------------------------------------------------- inspect */
 
@@ -312,27 +319,27 @@ void mmapring_reader_free (MmapRingReader *r);
 typedef struct MmapRingInspector MmapRingInspector;
 
 typedef enum {
-  MMAPRING_WRITER_RUNNING = 0,  /* RUNNING, its writer lives */
-  MMAPRING_WRITER_EOS = 1,      /* RUNNING, after end-of-stream */
-  MMAPRING_WRITER_DEAD = 2,     /* RUNNING, no writer lock: it died */
-  MMAPRING_WRITER_STOPPED = 3,  /* GONE */
-  MMAPRING_WRITER_REPLACED = 4  /* REPLACED */
+  MMAPRING_WRITER_RUNNING = 0,        /* RUNNING, its writer lives */
+  MMAPRING_WRITER_EOS = 1,    /* RUNNING, after end-of-stream */
+  MMAPRING_WRITER_DEAD = 2,   /* RUNNING, no writer lock: it died */
+  MMAPRING_WRITER_STOPPED = 3,        /* GONE */
+  MMAPRING_WRITER_REPLACED = 4        /* REPLACED */
 } MmapRingWriterState;
 
 typedef struct {
   const char *path;
-  const char *caps;             /* valid until mmapring_inspector_free */
+  const char *caps;           /* valid until mmapring_inspector_free */
   uint32_t version;
-  uint32_t state;               /* MMAP_STATE_* */
+  uint32_t state;             /* MMAP_STATE_* */
   MmapRingWriterState writer_state;
   uint32_t writer_pid;
   int32_t writer_pid_local;
-  int32_t path_current;         /* the path still names this file */
+  int32_t path_current;       /* the path still names this file */
   uint64_t writer_id;
   uint64_t caps_seq;
   uint64_t base_seq;
   uint64_t write_seq;
-  uint64_t frames;              /* published in this file: write_seq - base_seq */
+  uint64_t frames;            /* published in this file: write_seq - base_seq */
   uint64_t keyframe_seq;
   uint32_t keyframe_requests;
   uint32_t waiters;
@@ -345,23 +352,23 @@ typedef struct {
   uint64_t file_size;
   uint64_t created_realtime_ns;
   uint64_t latency_ns;
-  uint64_t last_publish_monotonic_ns;   /* 0: none */
-  double fps;                   /* publications in the last second */
-  uint32_t readers;             /* entries in use */
-  uint32_t leased;              /* slots leased now */
+  uint64_t last_publish_monotonic_ns; /* 0: none */
+  double fps;                 /* publications in the last second */
+  uint32_t readers;           /* entries in use */
+  uint32_t leased;            /* slots leased now */
 } MmapRingInfo;
 
 typedef struct {
   uint32_t index;
   uint32_t pid;
   int32_t pid_local;
-  int32_t alive;                /* 1, 0 (left by a dead reader), -1: cannot tell */
+  int32_t alive;              /* 1, 0 (left by a dead reader), -1: cannot tell */
   uint64_t reader_id;
-  uint32_t flags;               /* MMAP_READER_FLAG_* */
+  uint32_t flags;             /* MMAP_READER_FLAG_* */
   uint32_t waiting;
-  uint64_t leases;              /* bit i: slot i */
+  uint64_t leases;            /* bit i: slot i */
   uint64_t last_seq;
-  uint64_t lag;                 /* write_seq - last_seq, 0 before its first frame */
+  uint64_t lag;               /* write_seq - last_seq, 0 before its first frame */
   uint64_t frames_read;
   uint64_t frames_skipped;
   uint32_t max_lag;
@@ -371,14 +378,14 @@ typedef struct {
 /* Opens the file at path (not following a location: this very file).
  * Thread-safe for different inspectors. */
 MmapRingInspector *mmapring_inspector_open (const char *path,
-    MmapRingError *err);
+    MmapRingError * err);
 /* The file now (live words, writer liveness, fps). */
-void mmapring_inspector_sample (MmapRingInspector *in, MmapRingInfo *info);
+void mmapring_inspector_sample (MmapRingInspector * in, MmapRingInfo * info);
 /* Up to max entries in use of the reader table; returns how many there
  * are in all. */
-uint32_t mmapring_inspector_readers (MmapRingInspector *in,
-    MmapRingReaderInfo *out, uint32_t max);
-void mmapring_inspector_free (MmapRingInspector *in);
+uint32_t mmapring_inspector_readers (MmapRingInspector * in,
+    MmapRingReaderInfo * out, uint32_t max);
+void mmapring_inspector_free (MmapRingInspector * in);
 
 /* Files a location's dead writers left next to it: their temporary files
  * (DIR/.NAME.XXXXXX) and, when no writer owns the location, its lock
@@ -390,7 +397,7 @@ uint32_t mmapring_stale_files (const char *path, char *paths, size_t size,
  * no live writer holds it), its temporaries and the lock file.  Claims
  * the location as a writer would, so it never removes a live stream:
  * MMAPRING_ERR_BUSY then. */
-MmapRingStatus mmapring_remove_stale (const char *path, MmapRingError *err);
+MmapRingStatus mmapring_remove_stale (const char *path, MmapRingError * err);
 
 /* ---------------------------------------------------------------- caps */
 
@@ -400,22 +407,22 @@ int mmapring_caps_media_type (const char *caps, char *buf, size_t size);
 int mmapring_caps_get_string (const char *caps, const char *field,
     char *buf, size_t size);
 int mmapring_caps_get_int (const char *caps, const char *field,
-    int64_t *value);
+    int64_t * value);
 
 typedef struct {
-  uint32_t rows;                /* lines of the plane */
-  uint32_t columns;             /* samples (pixels or pixel pairs) per line */
-  uint32_t components;          /* values per sample */
-  uint32_t component_bytes;     /* 1, 2 */
-  uint32_t row_bytes;           /* columns * components * component_bytes */
+  uint32_t rows;              /* lines of the plane */
+  uint32_t columns;           /* samples (pixels or pixel pairs) per line */
+  uint32_t components;        /* values per sample */
+  uint32_t component_bytes;   /* 1, 2 */
+  uint32_t row_bytes;         /* columns * components * component_bytes */
 } MmapRingPlane;
 
 typedef struct {
-  char format[32];              /* GStreamer's name, e.g. "I420" */
+  char format[32];            /* GStreamer's name, e.g. "I420" */
   int32_t width;
   int32_t height;
   uint32_t n_planes;
-  int32_t big_endian;           /* 2-byte components are big-endian */
+  int32_t big_endian;         /* 2-byte components are big-endian */
   MmapRingPlane plane[4];
 } MmapRingVideoLayout;
 
@@ -423,11 +430,9 @@ typedef struct {
  * knows.  MMAPRING_ERR_NOT_FOUND: not raw video, or another format (use
  * the flat payload). */
 MmapRingStatus mmapring_video_layout (const char *caps,
-    MmapRingVideoLayout *layout);
+    MmapRingVideoLayout * layout);
 
 /* @cdef-end */
 
-#ifdef __cplusplus
-}
-#endif
+MMAPRING_END_DECLS
 #endif /* MMAPRING_H */

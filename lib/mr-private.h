@@ -37,7 +37,8 @@
 
 /* The location's lock file, shared by the files whose reader-table
  * entries are locked in it (reader) or held for the writer's life. */
-typedef struct {
+typedef struct
+{
   int refcount;                 /* atomic */
   int fd;
   dev_t dev;
@@ -45,7 +46,8 @@ typedef struct {
 } MrLockFile;
 
 /* One mapped, validated data file. */
-typedef struct {
+typedef struct
+{
   int refcount;                 /* atomic */
   int fd;
   uint8_t *base;
@@ -75,7 +77,7 @@ typedef struct {
 
 /* --- errors --- */
 void mr_error (MmapRingError * err, MmapRingStatus status, int sys_errno,
-    const char *fmt, ...) __attribute__ ((format (printf, 4, 5)));
+    const char *fmt, ...) __attribute__((format (printf, 4, 5)));
 MmapRingStatus mr_status_from_errno (int e);
 
 /* --- time, randomness, identity --- */
@@ -106,7 +108,7 @@ char *mr_basename (const char *path);
 char *mr_lock_path (const char *path);
 char *mr_strdup (const char *s);
 char *mr_strdup_printf (const char *fmt, ...)
-    __attribute__ ((format (printf, 1, 2)));
+    __attribute__((format (printf, 1, 2)));
 /* The writer pid of what is at `path`, for messages, as "pid N" or
  * "pid N in another PID namespace"; "unknown pid" if unreadable. */
 void mr_describe_writer (const MmapFileHeader * h, char *buf, size_t size);
@@ -123,7 +125,7 @@ mr_desc (MrFile * f, uint32_t i)
 static inline uint8_t *
 mr_slot_data (MrFile * f, uint32_t i)
 {
-  return f->base + f->hdr.slot_data_offset + (uint64_t) i * f->hdr.slot_stride;
+  return f->base + f->hdr.slot_data_offset + (uint64_t) i *f->hdr.slot_stride;
 }
 
 static inline MmapReaderEntry *
@@ -152,8 +154,7 @@ MrFile *mr_file_new (int fd, const char *path);
 MrFile *mr_file_ref (MrFile * f);
 void mr_file_unref (MrFile * f);
 int mr_file_broken (MrFile * f);
-int mr_file_map (MrFile * f, uint64_t size, int writable,
-    MmapRingError * err);
+int mr_file_map (MrFile * f, uint64_t size, int writable, MmapRingError * err);
 int mr_writer_alive (MrFile * f);
 /* 1 when the path now names another file or nothing. */
 int mr_path_changed (MrFile * f);

@@ -30,7 +30,8 @@
 
 #define BIT(i) ((uint64_t) 1 << (i))
 
-typedef enum {
+typedef enum
+{
   RD_OK,                        /* the frame, intact */
   RD_LOST,                      /* overwritten: its slot holds a newer one */
   RD_TORN,                      /* its slot is being rewritten */
@@ -39,20 +40,23 @@ typedef enum {
   RD_INVALID,                   /* a consistent copy fails the checks */
 } ReadResult;
 
-typedef enum {
+typedef enum
+{
   STEP_NONE,                    /* nothing now: wait */
   STEP_AGAIN,                   /* look again at once */
   STEP_EVENT,                   /* return `ev` */
 } Step;
 
-struct MmapRingLease {
+struct MmapRingLease
+{
   MrFile *file;
   uint32_t idx;
   const uint8_t *data;
   uint64_t size;
 };
 
-struct MmapRingReader {
+struct MmapRingReader
+{
   char *path;
   char *dir;
   char *lock_path;
@@ -93,6 +97,7 @@ struct MmapRingReader {
   int pending_discont;
   int need_keyframe;            /* 1: wanted, 2: asked the writer */
   int in_gap;
+  int rewound;                  /* went back to a keyframe in this gap */
   uint64_t gap_start;           /* a keyframe from here on may start us */
   uint64_t catch_up_to;         /* rewound to a keyframe: read up to here */
   int eos_reported;
@@ -394,6 +399,7 @@ start_gap (MmapRingReader * r, uint64_t from)
 {
   if (!r->in_gap) {
     r->in_gap = 1;
+    r->rewound = 0;
     r->gap_start = from;
     r->need_keyframe = r->keyframes;
   }
@@ -420,9 +426,8 @@ unlose (MmapRingReader * r, uint64_t n)
   count (&r->frames_skipped, -(int64_t) n);
 }
 
-static void
-set_reason (MmapRingReader * r, const char *fmt, ...)
-    __attribute__ ((format (printf, 2, 3)));
+static void set_reason (MmapRingReader * r, const char *fmt, ...)
+    __attribute__((format (printf, 2, 3)));
 static void
 set_reason (MmapRingReader * r, const char *fmt, ...)
 {
@@ -742,8 +747,16 @@ hold_back_delta (MmapRingReader * r, MrFile * f, uint64_t s, uint64_t ws)
   MmapFileHeader *h = MR_HDR (f);
   uint64_t k = __atomic_load_n (&h->keyframe_seq, __ATOMIC_RELAXED);
 
-  if (k >= r->gap_start && k < s && k > f->hdr.base_seq &&
-      ws - k < f->hdr.slot_count) {
+  MmapSlotDesc d;
+  uint32_t idx;
+  uint64_t lock;
+  char why[8];
+
+  /* Once per gap, and only to a keyframe that is really there. */
+  if (!r->rewound && k >= r->gap_start && k < s && k > f->hdr.base_seq &&
+      ws - k < f->hdr.slot_count &&
+      read_desc (r, f, k, &d, &idx, &lock, why, sizeof (why)) == RD_OK) {
+    r->rewound = 1;
     /* Go back: the frames from k on were not lost after all. */
     unlose (r, s - k);
     r->next = k;
@@ -771,17 +784,11 @@ frame_step (MmapRingReader * r, MrFile * f, MmapRingFrame * fr,
   char why[256];
 
   ws = __atomic_load_n (&h->write_seq, __ATOMIC_ACQUIRE);
-  if (ws < r->next) {
-    /* write_seq below what we have read: believe it only if that frame
-     * is really there (the writer was restarted on the same file by
-     * someone, or we were misled); a passing wild value is ignored. */
-    if (ws + 1 < r->next && ws > f->hdr.base_seq &&
-        read_desc (r, f, ws, &d, &idx, &lock, why, sizeof (why)) == RD_OK) {
-      r->next = ws + 1;
-      r->pending_discont = 1;
-    }
+  /* Nothing new.  A write_seq below what we have read is ignored: a
+   * writer never lowers it within a file, and following it would output
+   * frames a second time. */
+  if (ws < r->next)
     return STEP_NONE;
-  }
   limit = r->max_lag ? MR_MIN (r->max_lag, MMAP_SLOT_LOG) : f->hdr.slot_count;
   /* Not while reading up from a keyframe we went back to. */
   if (ws - r->next >= limit && r->next > r->catch_up_to) {
@@ -823,12 +830,15 @@ frame_step (MmapRingReader * r, MrFile * f, MmapRingFrame * fr,
       set_file (r, NULL);
       return STEP_EVENT;
   }
-  if (r->need_keyframe && !(d.frame_flags & MMAP_FRAME_FLAG_NO_BUFFER) &&
-      !(d.buffer_flags & MMAP_BUFFER_FLAG_HEADER)) {
-    if ((d.buffer_flags & MMAP_BUFFER_FLAG_DELTA_UNIT) &&
+  /* A keyframe is a frame that is not a delta unit (h264parse flags its
+   * IDR access units HEADER too); delta units flagged HEADER (in-band
+   * stream headers) go through while we wait. */
+  if (r->need_keyframe && !(d.frame_flags & MMAP_FRAME_FLAG_NO_BUFFER)) {
+    if (!(d.buffer_flags & MMAP_BUFFER_FLAG_DELTA_UNIT))
+      r->need_keyframe = 0;
+    else if (!(d.buffer_flags & MMAP_BUFFER_FLAG_HEADER) &&
         hold_back_delta (r, f, r->next, ws))
       return STEP_AGAIN;
-    r->need_keyframe = 0;
   }
   deliver (r, f, &d, idx, lock, fr);
   *ev = MMAPRING_EVENT_FRAME;
@@ -896,8 +906,7 @@ futex_sleep (MmapRingReader * r, MrFile * f, uint32_t seen, uint64_t t)
    * flag makes the count something a dead reader's entry gives back. */
   if (!__atomic_exchange_n (&e->waiting, 1, __ATOMIC_SEQ_CST))
     __atomic_add_fetch (&h->waiters, 1, __ATOMIC_SEQ_CST);
-  if (__atomic_load_n (&h->futex, __ATOMIC_SEQ_CST) == seen &&
-      !interrupted (r))
+  if (__atomic_load_n (&h->futex, __ATOMIC_SEQ_CST) == seen && !interrupted (r))
     mr_futex_wait (&h->futex, seen, t);
   if (__atomic_exchange_n (&e->waiting, 0, __ATOMIC_SEQ_CST))
     __atomic_sub_fetch (&h->waiters, 1, __ATOMIC_SEQ_CST);
@@ -919,8 +928,7 @@ wait_frame (MmapRingReader * r, MrFile * f, uint32_t seen, uint64_t ws,
     uint64_t expect = r->last_publish + r->period;
 
     if (now + r->spin_ns < expect) {
-      futex_sleep (r, f, seen, MR_MIN (expect - r->spin_ns - now,
-              until - now));
+      futex_sleep (r, f, seen, MR_MIN (expect - r->spin_ns - now, until - now));
       return;
     }
     if (now < expect + r->spin_ns) {
@@ -1149,8 +1157,7 @@ mmapring_reader_lease (MmapRingReader * r, MmapRingLease ** out,
   if (!r->zero_copy || f->entry < 0 || f->hdr.lease_limit == 0 ||
       (uint32_t) __atomic_load_n (&f->leases_out, __ATOMIC_RELAXED) >=
       r->max_leases) {
-    mr_error (err, MMAPRING_ERR_NO_LEASE, 0, "%s: no lease available",
-        r->path);
+    mr_error (err, MMAPRING_ERR_NO_LEASE, 0, "%s: no lease available", r->path);
     return MMAPRING_ERR_NO_LEASE;
   }
   e = mr_entry (f, f->entry);

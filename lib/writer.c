@@ -23,7 +23,8 @@
 
 #define BIT(i) ((uint64_t) 1 << (i))
 
-struct MmapRingWriter {
+struct MmapRingWriter
+{
   char *path;
   char *dir;
   char *base;
@@ -49,7 +50,8 @@ struct MmapRingWriter {
   uint64_t latency;
 };
 
-struct MmapRingSlot {
+struct MmapRingSlot
+{
   MrFile *file;
   uint32_t idx;
   int published;
@@ -118,7 +120,7 @@ open_lock_file (MmapRingWriter * w, MmapRingError * err)
       return err ? err->status : MMAPRING_ERR_IO;
     }
     if (created)
-      fchmod (fd, lock_mode (w->mode));   /* whatever the umask */
+      fchmod (fd, lock_mode (w->mode)); /* whatever the umask */
     if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode)) {
       close (fd);
       mr_error (err, MMAPRING_ERR_NOT_OURS, 0, "%s: its lock file %s is not "
@@ -193,8 +195,12 @@ check_path (MmapRingWriter * w, MmapRingError * err)
   int fd;
 
   /* O_NOFOLLOW: never write through a symlink planted at the location. */
-  fd = open (w->path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY |
-      O_NONBLOCK);
+  fd = open (w->path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0 && errno == EISDIR) {
+    mr_error (err, MMAPRING_ERR_NOT_OURS, EISDIR, "%s: exists and is not a "
+        "regular file (a directory); not replacing it", w->path);
+    return MMAPRING_ERR_NOT_OURS;
+  }
   if (fd < 0 && (errno == EACCES || errno == EPERM || errno == EROFS))
     fd = open (w->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY |
         O_NONBLOCK);
@@ -284,7 +290,8 @@ mmapring_writer_open (const char *path, uint32_t mode, MmapRingError * err)
   return w;
 
 fail:
-  mmapring_writer_close (w, 0);
+  /* A lock file we hold but never used would be litter. */
+  mmapring_writer_close (w, 1);
   return NULL;
 }
 
@@ -307,7 +314,8 @@ check_space (MmapRingWriter * w, uint64_t size, MmapRingError * err)
   return MMAPRING_OK;
 }
 
-typedef struct {
+typedef struct
+{
   uint32_t slots, lease_limit;
   uint64_t capacity, meta_off, meta_cap, stride, caps_off, caps_len;
   uint64_t sticky_off, sticky_cap, data_off, size;
@@ -492,8 +500,7 @@ name_file (MmapRingWriter * w, const char *tmp, MmapRingError * err)
   if (r < 0) {
     e = errno;
     mr_error (err, e == EEXIST ? MMAPRING_ERR_BUSY : mr_status_from_errno (e),
-        e, "%s: cannot give the new file its name: %s", w->path,
-        strerror (e));
+        e, "%s: cannot give the new file its name: %s", w->path, strerror (e));
     return err ? err->status : MMAPRING_ERR_IO;
   }
   return MMAPRING_OK;
@@ -719,7 +726,16 @@ static void
 give_back (MrFile * f, uint32_t idx, int published)
 {
   if (!published) {
+    MmapFileHeader *h = MR_HDR (f);
+    uint64_t old = f->slot_seq[idx];
+    uint32_t *log = &h->slot_log[old % MMAP_SLOT_LOG];
     MmapSlotDesc empty;
+
+    /* The frame the slot held is gone for good: say so in the log (if
+     * it still names this slot for it), so that readers count it lost
+     * rather than wait for it. */
+    if (old && __atomic_load_n (log, __ATOMIC_RELAXED) == idx)
+      __atomic_store_n (log, MR_SLOT_NONE, __ATOMIC_RELAXED);
     memset (&empty, 0, sizeof (empty));
     store_desc (mr_desc (f, idx), &empty);
     f->slot_seq[idx] = 0;
@@ -889,8 +905,7 @@ mmapring_writer_publish (MmapRingWriter * w, MmapRingSlot * s,
   f->slot_seq[s->idx] = seq;
   pthread_mutex_unlock (&f->mu);
   s->published = 1;
-  if (!(d.buffer_flags & (MMAP_BUFFER_FLAG_DELTA_UNIT |
-              MMAP_BUFFER_FLAG_HEADER)) &&
+  if (!(d.buffer_flags & MMAP_BUFFER_FLAG_DELTA_UNIT) &&
       !(d.frame_flags & MMAP_FRAME_FLAG_NO_BUFFER))
     __atomic_store_n (&h->keyframe_seq, seq, __ATOMIC_RELAXED);
   __atomic_store_n (&h->slot_log[seq % MMAP_SLOT_LOG], s->idx,

@@ -725,8 +725,7 @@ gst_mmap_src_frame (GstMmapSrc * self, const MmapRingFrame * fr,
       GST_ELEMENT_ERROR (self, STREAM, FORMAT,
           ("%s: frame %" G_GUINT64_FORMAT " is not in the caps' default "
               "layout, and its format's planes cannot be checked here",
-              self->path, fr->seq), ("caps %" GST_PTR_FORMAT,
-              self->file_caps));
+              self->path, fr->seq), ("caps %" GST_PTR_FORMAT, self->file_caps));
       return GST_FLOW_ERROR;
     }
   }

@@ -9,17 +9,15 @@
 #include <mmapring-format.h>
 
 G_BEGIN_DECLS
-
 /* The GstBufferFlags a frame carries across. */
 #define GST_MMAP_BUFFER_FLAGS (GST_BUFFER_FLAG_LIVE | GST_BUFFER_FLAG_DISCONT \
     | GST_BUFFER_FLAG_DELTA_UNIT | GST_BUFFER_FLAG_HEADER | GST_BUFFER_FLAG_GAP \
     | GST_BUFFER_FLAG_CORRUPTED | GST_BUFFER_FLAG_MARKER \
     | GST_BUFFER_FLAG_DROPPABLE)
-
 /* Properties that the streaming thread copies at start() may change only
  * in NULL or READY (GST_PARAM_MUTABLE_READY is only a label).  Call with
  * the object lock held. */
-gboolean gst_mmap_element_is_stopped (GstElement * element);
+    gboolean gst_mmap_element_is_stopped (GstElement * element);
 
 /* CLOCK_MONOTONIC now, in nanoseconds. */
 guint64 gst_mmap_monotonic_now (void);

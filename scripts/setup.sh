@@ -35,9 +35,11 @@ PACKAGES=(
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   # run and test
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
-  gstreamer1.0-plugins-bad gstreamer1.0-x
+  gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
+  gstreamer1.0-x
   xvfb xauth x11-utils
   python3-numpy python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
+  python3-cffi
   # sanitizers, fuzzing, memory checks, plots
   clang libclang-rt-14-dev valgrind gnuplot-nox
   # formatting check (GNU indent, GStreamer's style)

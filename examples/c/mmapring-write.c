@@ -82,7 +82,7 @@ main (int argc, char **argv)
     return 1;
   }
   fmt.caps = caps;
-  fmt.slot_capacity = (uint64_t) stride * height;
+  fmt.slot_capacity = (uint64_t) stride *height;
   if (mmapring_writer_set_format (w, &fmt, &err) != MMAPRING_OK) {
     fprintf (stderr, "error: %s\n", err.message);
     mmapring_writer_close (w, 1);
@@ -103,8 +103,7 @@ main (int argc, char **argv)
     f.pts = n * f.duration;
     f.dts = f.offset_end = UINT64_MAX;
     f.offset = n;
-    f.pts_monotonic_ns = (uint64_t) next.tv_sec * 1000000000ull +
-        next.tv_nsec;
+    f.pts_monotonic_ns = (uint64_t) next.tv_sec * 1000000000ull + next.tv_nsec;
     f.size = fmt.slot_capacity;
     f.n_planes = 1;
     f.plane_stride[0] = stride;

@@ -13,7 +13,9 @@ Usage: /usr/bin/python3 reader.py [LOCATION] [FRAMES]
   FRAMES    stop after this many frames (default: until the writer's EOS)
 
 Needs Debian's python3-gi and python3-numpy (hence /usr/bin/python3), and
-GST_PLUGIN_PATH=build/plugin when the plugin is not installed.
+GST_PLUGIN_PATH=build/plugin when the plugin is not installed (or run
+it under `meson devenv -C build`).  numpy_reader.py does the same without
+GStreamer, over the mmapring module.
 """
 import sys
 

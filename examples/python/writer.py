@@ -9,7 +9,9 @@ Usage: /usr/bin/python3 writer.py [LOCATION] [FRAMES]
   FRAMES    default 300 (10 s)
 
 Needs Debian's python3-gi and python3-numpy (hence /usr/bin/python3), and
-GST_PLUGIN_PATH=build/plugin when the plugin is not installed.
+GST_PLUGIN_PATH=build/plugin when the plugin is not installed (or run
+it under `meson devenv -C build`).  numpy_writer.py does the same without
+GStreamer, over the mmapring module.
 """
 import sys
 

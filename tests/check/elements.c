@@ -2,8 +2,10 @@
  * or small pipelines where a bus and state changes are what is tested.
  * What they check is what a user sees: the bytes and caps that come out,
  * frame counts, EOS, error messages that name the file, state changes that
- * complete.  The file itself is checked with the format module, as any
- * reader would see it. */
+ * complete.  What mmapsink wrote is read back with libmmapring's reader,
+ * as any reader would see it, and the header's live words (state, EOS,
+ * write_seq) through a mapping of our own and mmapring-format.h; files
+ * for mmapsrc are made with libmmapring's writer. */
 #include <gst/check/gstcheck.h>
 #include <gst/check/gstharness.h>
 #include <gst/video/video.h>
@@ -12,6 +14,7 @@
 #include <unistd.h>
 
 #include "mmapring.h"
+#include "mmapring-format.h"
 #include "mmaptest.h"
 
 /* How long a test waits for something that takes milliseconds when it
@@ -328,6 +331,60 @@ G_GNUC_PRINTF (1, 2);
   return p;
 }
 
+/* --- the file, as a reader and as bytes --- */
+
+/* A reader of `path` that has opened the file there (NEW_FILE). */
+static MmapRingReader *
+file_reader (const gchar * path)
+{
+  MmapRingError err = { 0 };
+  MmapRingReader *r = mmapring_reader_new (path, &err);
+  MmapRingEvent ev;
+
+  fail_unless (r != NULL, "%s", err.message);
+  ev = mmapring_reader_next (r, HANG_TIMEOUT, NULL, &err);
+  fail_unless (ev == MMAPRING_EVENT_NEW_FILE, "%s: event %d, not a file "
+      "with a live writer (%s)", path, ev, err.message);
+  return r;
+}
+
+/* The next frame the reader gets, copied into *data (g_free it). */
+static void
+read_frame (MmapRingReader * r, MmapRingFrame * fr, guint8 ** data)
+{
+  MmapRingError err = { 0 };
+  MmapRingEvent ev;
+
+  do
+    ev = mmapring_reader_next (r, HANG_TIMEOUT, fr, &err);
+  while (ev == MMAPRING_EVENT_NEW_FILE);
+  fail_unless (ev == MMAPRING_EVENT_FRAME, "event %d, not a frame (%s)", ev,
+      err.message);
+  *data = g_malloc (fr->size + 1);
+  fail_unless (mmapring_reader_copy (r, *data, fr->size, &err) ==
+      MMAPRING_OK, "%s", err.message);
+}
+
+typedef struct
+{
+  guint8 *base;
+  gsize size;
+} Mapping;
+
+static Mapping
+map_file (const gchar * path, gboolean writable)
+{
+  Mapping m;
+
+  m.base = mmap_test_map (path, writable, &m.size);
+  fail_unless (m.base != NULL && m.size >= MMAP_SLOT_DESC_OFFSET,
+      "cannot map %s", path);
+  return m;
+}
+
+#define HDR(m) ((MmapFileHeader *) (m)->base)
+#define LIVE(m, field) __atomic_load_n (&HDR (m)->field, __ATOMIC_SEQ_CST)
+
 static gchar *
 contents_or_null (const gchar * path, gsize * len)
 {
@@ -458,15 +515,42 @@ GST_START_TEST (test_src_properties)
 
 GST_END_TEST;
 
+/* Warnings an object logs about a property, as GST_DEBUG=2 shows them. */
+typedef struct
+{
+  GObject *object;
+  const gchar *property;
+  gint count;
+} Warnings;
+
+static void
+count_warnings (GstDebugCategory * cat, GstDebugLevel level,
+    const gchar * file, const gchar * function, gint line, GObject * object,
+    GstDebugMessage * message, gpointer data)
+{
+  Warnings *w = data;
+  const gchar *text = gst_debug_message_get (message);
+
+  if (level == GST_LEVEL_WARNING && object == w->object && text &&
+      strstr (text, w->property))
+    g_atomic_int_inc (&w->count);
+}
+
 GST_START_TEST (test_properties_locked_while_running)
 {
   gchar *path = mmap_test_path ("locked");
   GstHarness *h = sink_harness (path, 4);
+  Warnings warnings = { G_OBJECT (h->element), "\"location\"", 0 };
   gchar *loc;
 
-  /* Started: changing where it writes now would be a lie. */
-  ASSERT_WARNING (g_object_set (h->element, "location", "/dev/shm/other",
-          NULL));
+  /* Started: changing where it writes now would be a lie.  Refused, and
+   * said in the element's log. */
+  gst_debug_set_active (TRUE);
+  gst_debug_set_threshold_for_name ("mmapsink", GST_LEVEL_WARNING);
+  gst_debug_add_log_function (count_warnings, &warnings, NULL);
+  g_object_set (h->element, "location", "/dev/shm/other", NULL);
+  gst_debug_remove_log_function (count_warnings);
+  fail_unless_equals_int (g_atomic_int_get (&warnings.count), 1);
   g_object_get (h->element, "location", &loc, NULL);
   fail_unless_equals_string (loc, path);
   g_free (loc);
@@ -483,62 +567,70 @@ GST_END_TEST;
 GST_START_TEST (test_sink_publishes_frames)
 {
   gchar *path = mmap_test_path ("sink");
+  gchar *lock = mmap_test_lock_path (path);
   GstHarness *h = sink_harness (path, 4);
+  const MmapRingFileInfo *fi;
+  MmapRingReader *r;
   GstCaps *caps;
-  MringMap *r;
-  GError *err = NULL;
   GStatBuf st;
+  Mapping m;
   guint seq;
 
   gst_harness_set_src_caps_str (h, CAPS_RGB);
   /* Raw video: the file is there with its caps before the first frame. */
-  r = mring_open (path, &err);
-  fail_unless (r != NULL, "%s", err ? err->message : "");
-  caps = gst_caps_from_string (r->hdr.caps);
+  r = file_reader (path);
+  fi = mmapring_reader_file (r);
+  caps = gst_caps_from_string (fi->caps);
   assert_caps_equal_str (caps, CAPS_RGB);
   gst_caps_unref (caps);
-  fail_unless_equals_int (r->hdr.slot_count, 4);
-  fail_unless (r->hdr.slot_capacity >= SIZE_RGB);
-  fail_unless_equals_uint64 (mring_write_seq (r), r->hdr.base_seq);
-  fail_unless_equals_int (r->hdr.writer_pid, getpid ());
+  fail_unless_equals_int (fi->slot_count, 4);
+  fail_unless (fi->slot_capacity >= SIZE_RGB);
+  fail_unless_equals_int (fi->writer_pid, getpid ());
+  m = map_file (path, FALSE);
+  fail_unless_equals_uint64 (LIVE (&m, write_seq), fi->base_seq);
   fail_unless (g_stat (path, &st) == 0);
   fail_unless_equals_int (st.st_mode & 0777, 0600);
 
   for (seq = 1; seq <= 3; seq++)
     push_frame (h, seq, SIZE_RGB);
-  fail_unless_equals_uint64 (mring_write_seq (r), r->hdr.base_seq + 3);
+  fail_unless_equals_uint64 (LIVE (&m, write_seq), fi->base_seq + 3);
   for (seq = 1; seq <= 3; seq++) {
-    MmapSlotDesc d;
-    guint idx;
-    guint64 lock, fseq = r->hdr.base_seq + seq;
-    guint8 expect[SIZE_RGB];
+    MmapRingFrame fr;
+    guint8 *data, expect[SIZE_RGB];
 
-    fail_unless_equals_int (mring_read_begin (r, fseq, &d, &idx, &lock),
-        MRING_READ_OK);
+    read_frame (r, &fr, &data);
+    fail_unless_equals_uint64 (fr.seq, fi->base_seq + seq);
     fill_frame (expect, SIZE_RGB, seq);
-    fail_unless_equals_uint64 (d.size, SIZE_RGB);
-    fail_unless (memcmp (mring_slot_data (r, idx), expect, SIZE_RGB) == 0,
+    fail_unless_equals_uint64 (fr.size, SIZE_RGB);
+    fail_unless (memcmp (data, expect, SIZE_RGB) == 0,
         "frame %u: bytes differ", seq);
-    fail_unless (mring_read_end (r, idx, lock));
-    fail_unless_equals_uint64 (d.pts, seq * 40 * GST_MSECOND);
-    fail_unless_equals_uint64 (d.duration, 40 * GST_MSECOND);
-    fail_unless_equals_uint64 (d.offset, seq);
-    fail_unless_equals_int (d.n_planes, 1);
-    fail_unless_equals_int (d.plane_stride[0], 48);
+    fail_unless_equals_uint64 (fr.pts, seq * 40 * GST_MSECOND);
+    fail_unless_equals_uint64 (fr.duration, 40 * GST_MSECOND);
+    fail_unless_equals_uint64 (fr.offset, seq);
+    fail_unless_equals_int (fr.n_planes, 1);
+    fail_unless_equals_int (fr.plane_stride[0], 48);
+    g_free (data);
   }
 
-  fail_if (mring_eos (r));
+  fail_if (LIVE (&m, eos));
   fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
-  fail_unless (mring_eos (r), "EOS is not marked in the file");
+  fail_unless (LIVE (&m, eos), "EOS is not marked in the file");
+  fail_unless_equals_int (mmapring_reader_next (r, HANG_TIMEOUT, NULL, NULL),
+      MMAPRING_EVENT_EOS);
 
-  /* A clean stop removes the file; readers that map it see GONE. */
+  /* A clean stop removes the file and its lock file; readers that map it
+   * see GONE. */
   gst_harness_teardown (h);
   fail_if (g_file_test (path, G_FILE_TEST_EXISTS), "the file outlived its "
       "writer's clean stop");
-  fail_unless_equals_int (mring_state (r), MMAP_STATE_GONE);
+  fail_if (g_file_test (lock, G_FILE_TEST_EXISTS), "the lock file outlived "
+      "its writer's clean stop");
+  fail_unless_equals_int (LIVE (&m, state), MMAP_STATE_GONE);
   fail_unless_equals_int (mmap_test_count_temp_files (path), 0);
-  mring_map_unref (r);
+  mmap_test_unmap (m.base, m.size);
+  mmapring_reader_free (r);
   mmap_test_remove (path);
+  g_free (lock);
   g_free (path);
 }
 
@@ -549,14 +641,13 @@ GST_START_TEST (test_sink_honours_video_meta)
   gchar *path = mmap_test_path ("meta");
   GstHarness *h = sink_harness (path, 2);
   GstBuffer *buf;
-  MringMap *r;
-  MmapSlotDesc d;
+  MmapRingReader *r;
+  MmapRingFrame fr;
   GstMapInfo map;
-  guint idx, row;
-  guint64 lock;
+  guint row;
   gsize offset[4] = { 0 };
   gint stride[4] = { 64 };
-  const guint8 *slot;
+  guint8 *slot;
 
   gst_harness_set_src_caps_str (h, CAPS_RGB);
   /* Rows of 64 bytes, 48 of which are pixels: row y is all bytes y+1,
@@ -571,20 +662,19 @@ GST_START_TEST (test_sink_honours_video_meta)
       GST_VIDEO_FORMAT_RGB, 16, 8, 1, offset, stride);
   fail_unless_equals_int (gst_harness_push (h, buf), GST_FLOW_OK);
 
-  r = mring_open (path, NULL);
-  fail_unless (r != NULL);
-  fail_unless_equals_int (mring_read_begin (r, mring_write_seq (r), &d, &idx,
-          &lock), MRING_READ_OK);
-  fail_unless_equals_uint64 (d.size, SIZE_RGB);
-  fail_unless_equals_int (d.plane_stride[0], 48);
-  slot = mring_slot_data (r, idx);
+  /* A reader that comes now starts at the newest frame: this one. */
+  r = file_reader (path);
+  read_frame (r, &fr, &slot);
+  fail_unless_equals_uint64 (fr.size, SIZE_RGB);
+  fail_unless_equals_int (fr.plane_stride[0], 48);
   for (row = 0; row < 8; row++) {
     guint8 expect[48];
     memset (expect, row + 1, 48);
     fail_unless (memcmp (slot + row * 48, expect, 48) == 0,
         "row %u of the published frame is not the row of the buffer", row);
   }
-  mring_map_unref (r);
+  g_free (slot);
+  mmapring_reader_free (r);
 
   gst_harness_teardown (h);
   mmap_test_remove (path);
@@ -623,10 +713,16 @@ GST_START_TEST (test_sink_refuses_second_writer)
   GstMessage *msg;
   GError *err = NULL;
   gchar *dbg = NULL, *pid_text, *text;
-  MringMap *r;
+  MmapRingReader *r;
+  MmapRingFrame fr;
+  guint64 base;
+  guint8 *data;
+  Mapping m;
 
   gst_harness_set_src_caps_str (h, CAPS_RGB);
   push_frame (h, 1, SIZE_RGB);
+  m = map_file (path, FALSE);
+  base = HDR (&m)->base_seq;
 
   p = parse_pipeline ("fakesrc ! mmapsink location=%s", path);
   fail_unless_equals_int (gst_element_set_state (p, GST_STATE_PAUSED),
@@ -639,7 +735,7 @@ GST_START_TEST (test_sink_refuses_second_writer)
   fail_unless (err->domain == GST_RESOURCE_ERROR);
   text = error_text (err, dbg);
   fail_unless (strstr (text, path) != NULL, "%s", text);
-  pid_text = g_strdup_printf ("in use by another writer (pid %d)",
+  pid_text = g_strdup_printf ("%s: in use by another writer (pid %d)", path,
       (int) getpid ());
   fail_unless (strstr (text, pid_text) != NULL, "%s", text);
   g_free (pid_text);
@@ -652,13 +748,19 @@ GST_START_TEST (test_sink_refuses_second_writer)
   gst_object_unref (p);
 
   /* The first writer goes on, in the same file. */
-  r = mring_open (path, NULL);
-  fail_unless (r != NULL, "the first writer's file is gone");
-  fail_unless (mring_writer_alive (r));
+  r = file_reader (path);
+  fail_unless_equals_int (mmapring_reader_file (r)->writer_pid, getpid ());
+  fail_unless_equals_uint64 (mmapring_reader_file (r)->base_seq, base);
   push_frame (h, 2, SIZE_RGB);
-  fail_unless_equals_uint64 (mring_write_seq (r), r->hdr.base_seq + 2);
-  fail_unless_equals_int (mring_state (r), MMAP_STATE_RUNNING);
-  mring_map_unref (r);
+  fail_unless_equals_uint64 (LIVE (&m, write_seq), base + 2);
+  fail_unless_equals_int (LIVE (&m, state), MMAP_STATE_RUNNING);
+  do {
+    read_frame (r, &fr, &data);
+    g_free (data);
+  } while (fr.seq < base + 2);
+  fail_unless_equals_uint64 (fr.seq, base + 2);
+  mmapring_reader_free (r);
+  mmap_test_unmap (m.base, m.size);
 
   gst_harness_teardown (h);
   mmap_test_remove (path);
@@ -894,10 +996,11 @@ GST_START_TEST (test_src_waiting_reader_gets_frames_before_it_looked)
 {
   gchar *path = mmap_test_path ("looked");
   gchar *hidden = mmap_test_path ("looked-hidden");
-  MringParams params = { 0 };
+  MmapRingFormat fmt = { 0 };
+  MmapRingError err = { 0 };
+  MmapRingWriter *w;
   GstHarness *h;
   GstBus *bus;
-  MringMap *m;
   Output out;
   guint i;
 
@@ -905,29 +1008,28 @@ GST_START_TEST (test_src_waiting_reader_gets_frames_before_it_looked)
   gst_harness_play (h);
   gst_message_unref (wait_element_message (bus, "mmapsrc-waiting"));
 
-  params.slot_count = 8;
-  params.slot_capacity = SIZE_RGB;
-  params.caps = CAPS_RGB;
-  params.writer_id = 1234;
-  params.mode = 0600;
-  params.lease_limit = 4;
-  m = mring_create (hidden, &params, NULL, NULL);
-  fail_unless (m != NULL);
+  /* A writer on a hidden name, whose file is then renamed into place:
+   * the reader finds no lock file for the location and simply copies. */
+  w = mmapring_writer_open (hidden, 0600, &err);
+  fail_unless (w != NULL, "%s", err.message);
+  fmt.caps = CAPS_RGB;
+  fmt.slot_count = 8;
+  fmt.slot_capacity = SIZE_RGB;
+  fail_unless (mmapring_writer_set_format (w, &fmt, &err) == MMAPRING_OK,
+      "%s", err.message);
   for (i = 1; i <= 4; i++) {
-    MmapSlotDesc d = { 0 };
-    gint idx = mring_slot_acquire (m);
-    fail_unless (idx >= 0);
-    fill_frame (mring_slot_data (m, idx), SIZE_RGB, i);
-    d.seq = i;
-    d.size = SIZE_RGB;
-    d.n_planes = 1;
-    d.plane_stride[0] = 48;
-    d.pts = d.dts = d.duration = MMAP_TIME_NONE;
-    d.pts_monotonic_ns = MMAP_TIME_NONE;
-    mring_slot_publish (m, idx, &d);
-    mring_slot_done (m, idx);
+    MmapRingFrame fr = { 0 };
+    guint8 data[SIZE_RGB];
+
+    fill_frame (data, SIZE_RGB, i);
+    fr.n_planes = 1;
+    fr.plane_stride[0] = 48;
+    fr.pts = fr.dts = fr.duration = MMAPRING_TIME_NONE;
+    fr.pts_monotonic_ns = MMAPRING_TIME_NONE;
+    fail_unless (mmapring_writer_write (w, &fr, data, SIZE_RGB, &err) ==
+        MMAPRING_OK, "%s", err.message);
   }
-  mring_set_eos (m);
+  mmapring_writer_set_eos (w);
   fail_unless (g_rename (hidden, path) == 0);
 
   pull_output (h, &out, 0);
@@ -943,8 +1045,7 @@ GST_START_TEST (test_src_waiting_reader_gets_frames_before_it_looked)
   output_clear (&out);
 
   src_harness_teardown (h, bus);
-  mring_release (m, TRUE);
-  mring_map_unref (m);
+  mmapring_writer_close (w, 1);
   mmap_test_remove (path);
   mmap_test_remove (hidden);
   g_free (hidden);
@@ -1212,33 +1313,43 @@ GST_START_TEST (test_src_refuses_garbage)
 
 GST_END_TEST;
 
-/* A file a writer of ours made, but with contents a reader cannot use. */
+/* A file a writer of ours made, but with contents a reader cannot use:
+ * caps or slots as the writer chose, and with `frame_size`, a frame whose
+ * descriptor then claims that size (which the writer itself refuses to
+ * publish), poked into the file. */
 static void
 check_src_refuses_writer_file (const gchar * caps, guint64 capacity,
     gsize frame_size, const gchar * reason)
 {
   gchar *path = mmap_test_path ("badwriter");
-  MringParams params = { 0 };
-  MringMap *m;
+  MmapRingFormat fmt = { 0 };
+  MmapRingError merr = { 0 };
+  MmapRingWriter *w;
   GstElement *p;
   GError *err = NULL;
   gchar *dbg = NULL, *text;
 
-  params.slot_count = 2;
-  params.slot_capacity = capacity;
-  params.caps = caps;
-  params.writer_id = 77;
-  params.mode = 0600;
-  m = mring_create (path, &params, NULL, &err);
-  fail_unless (m != NULL, "%s", err ? err->message : "");
+  w = mmapring_writer_open (path, 0600, &merr);
+  fail_unless (w != NULL, "%s", merr.message);
+  fmt.caps = caps;
+  fmt.slot_count = 2;
+  fmt.slot_capacity = capacity;
+  fail_unless (mmapring_writer_set_format (w, &fmt, &merr) == MMAPRING_OK,
+      "%s", merr.message);
   if (frame_size) {
-    MmapSlotDesc d = { 0 };
-    gint idx = mring_slot_acquire (m);
-    fail_unless (idx >= 0);
-    d.seq = 1;
-    d.size = frame_size;
-    mring_slot_publish (m, idx, &d);
-    mring_slot_done (m, idx);
+    MmapRingFrame fr = { 0 };
+    guint8 data[16] = { 0 };
+    Mapping m;
+    MmapSlotDesc *d;
+
+    fail_unless (mmapring_writer_write (w, &fr, data, sizeof (data), &merr)
+        == MMAPRING_OK, "%s", merr.message);
+    m = map_file (path, TRUE);
+    d = (MmapSlotDesc *) (m.base + HDR (&m)->slot_desc_offset +
+        LIVE (&m, slot_log[fr.seq % MMAP_SLOT_LOG]) * MMAP_SLOT_DESC_SIZE);
+    fail_unless_equals_uint64 (d->seq, fr.seq);
+    d->size = frame_size;
+    mmap_test_unmap (m.base, m.size);
   }
 
   p = parse_pipeline ("mmapsrc location=%s ! fakesink", path);
@@ -1252,8 +1363,7 @@ check_src_refuses_writer_file (const gchar * caps, guint64 capacity,
   g_clear_error (&err);
   g_free (dbg);
   gst_object_unref (p);
-  mring_release (m, TRUE);
-  mring_map_unref (m);
+  mmapring_writer_close (w, 1);
   mmap_test_remove (path);
   g_free (path);
 }
@@ -1277,7 +1387,7 @@ GST_END_TEST;
 GST_START_TEST (test_src_refuses_frame_outside_slot)
 {
   check_src_refuses_writer_file ("application/x-gst-mmap-test", 4096, 5000,
-      "outside its slot");
+      "size 5000 is larger than slot_capacity 4096");
 }
 
 GST_END_TEST;
@@ -1524,7 +1634,9 @@ GST_END_TEST;
 GST_START_TEST (test_src_zero_copy_buffer_stays_intact)
 {
   gchar *path = mmap_test_path ("lease");
-  GstHarness *w = sink_harness (path, 2);
+  /* Three slots: lease_limit 1 (one slot always stays for the writer to
+   * copy into, and one for what upstream renders into). */
+  GstHarness *w = sink_harness (path, 3);
   GstHarness *h;
   GstBus *bus;
   GstBuffer *held;
@@ -1542,7 +1654,7 @@ GST_START_TEST (test_src_zero_copy_buffer_stays_intact)
   output_clear (&out);
   fail_unless_equals_uint64 (stat_u64 (h->element, "frames-zero-copy"), 1);
 
-  /* Two slots, one of them lent to the reader's downstream. */
+  /* Three slots, one of them lent to the reader's downstream. */
   for (i = 2; i <= 12; i++)
     push_frame (w, i, SIZE_RGB);
   fail_unless (buffer_is_frame (held, 1, SIZE_RGB), "the writer rewrote a "

@@ -74,8 +74,7 @@ main (int argc, char **argv)
       "video/x-raw, format=(string)GRAY8, width=(int)16, height=(int)16, "
       "framerate=(fraction)30/1", 3, 16, 0);
   make (dir, "i420-6x4-4slots-lapped", 4, 36,
-      "video/x-raw, format=(string)I420, width=(int)6, height=(int)4", 9, 0,
-      0);
+      "video/x-raw, format=(string)I420, width=(int)6, height=(int)4", 9, 0, 0);
   make (dir, "bytes-4slots-empty", 4, 100, "application/x-test", 0, 0, 0);
   make (dir, "h264-8slots-deltas", 8, 64, "video/x-h264, "
       "stream-format=(string)byte-stream, alignment=(string)au", 12, 0,
