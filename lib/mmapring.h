@@ -312,6 +312,116 @@ void mmapring_reader_request_keyframe (MmapRingReader * r);
 /* Leases still out stay valid until released. */
 void mmapring_reader_free (MmapRingReader * r);
 
+/* ---------------------------------------------------------------- records */
+
+/* Record types (FORMAT.md section 16).  Metas travel in a frame's meta
+ * area; events in the meta area of the frame they precede (or of a
+ * NO_BUFFER slot); the sticky area holds what a late reader must get
+ * first: the last stream-start, tags and stream headers. */
+typedef enum {
+  MMAPRING_RECORD_ROI = 1,      /* GstVideoRegionOfInterestMeta */
+  MMAPRING_RECORD_REFERENCE_TIMESTAMP = 2,      /* GstReferenceTimestampMeta */
+  MMAPRING_RECORD_TIMECODE = 3, /* GstVideoTimeCodeMeta */
+  MMAPRING_RECORD_CAPTION = 4,  /* GstVideoCaptionMeta */
+  MMAPRING_RECORD_CUSTOM_META = 5,      /* GstCustomMeta */
+  MMAPRING_RECORD_STREAM_START = 256,
+  MMAPRING_RECORD_TAGS = 257,
+  MMAPRING_RECORD_EVENT = 258,  /* a custom downstream serialized event */
+  MMAPRING_RECORD_HEADER_BUFFER = 512   /* sticky: a stream header buffer */
+} MmapRingRecordType;
+
+typedef struct {
+  uint32_t type;
+  uint32_t size;
+  const uint8_t *body;          /* a value (see below) */
+} MmapRingRecord;
+
+/* Iterates over `size` bytes of records (a frame's meta, the sticky
+ * area): *at starts at 0; returns 1 and fills *rec while there is one.
+ * The library checked the framing before handing the bytes out. */
+int mmapring_records_next (const uint8_t *area, uint32_t size, uint32_t *at,
+    MmapRingRecord *rec);
+
+/* Values: the body of every record is one value, a small self-describing
+ * encoding (FORMAT.md 16).  Lists, arrays, maps and structures end with
+ * an END item; map and structure entries are a STRING key then a value. */
+typedef enum {
+  MMAPRING_VALUE_END = 0,
+  MMAPRING_VALUE_INT = 1,       /* .i */
+  MMAPRING_VALUE_UINT = 2,      /* .u */
+  MMAPRING_VALUE_DOUBLE = 3,    /* .d */
+  MMAPRING_VALUE_BOOL = 4,      /* .i, 0 or 1 */
+  MMAPRING_VALUE_STRING = 5,    /* .data, .size (UTF-8, no NUL) */
+  MMAPRING_VALUE_BYTES = 6,     /* .data, .size */
+  MMAPRING_VALUE_LIST = 7,      /* items up to END */
+  MMAPRING_VALUE_MAP = 8,       /* key, value pairs up to END */
+  MMAPRING_VALUE_STRUCTURE = 9, /* .data, .size: its name; then as MAP */
+  MMAPRING_VALUE_FRACTION = 10, /* .i numerator, .u denominator */
+  MMAPRING_VALUE_ARRAY = 11,    /* items up to END (GstValueArray) */
+  MMAPRING_VALUE_SERIALIZED = 12        /* .type_name/.type_size: a GType
+                                         * name; .data/.size: the value as
+                                         * gst_value_serialize() wrote it */
+} MmapRingValueType;
+
+typedef struct {
+  MmapRingValueType type;
+  int64_t i;
+  uint64_t u;
+  double d;
+  const uint8_t *data;
+  uint32_t size;
+  uint32_t type_size;
+  const uint8_t *type_name;
+} MmapRingValue;
+
+/* Reads the item at *at of a value of `size` bytes and moves *at past
+ * it (past the opening of a container: its items follow).  Returns 0 at
+ * the end of the bytes or on malformed bytes. */
+int mmapring_value_next (const uint8_t *p, uint32_t size, uint32_t *at,
+    MmapRingValue *v);
+/* The value as JSON (structures as {"name": .., "fields": {..}},
+ * fractions as [num, den], bytes as {"bytes": "<base64>"}, serialized
+ * values as {"type": .., "value": ".."}) into out (NUL-terminated, cut
+ * at `size`); returns the length it needs, 0 for a malformed value. */
+size_t mmapring_value_to_json (const uint8_t *p, uint32_t size, char *out,
+    size_t out_size);
+
+/* Writing records: into a buffer of the caller's, each record whole or
+ * not at all (a record that does not fit is dropped, and the function
+ * that ends it says so). */
+typedef struct {
+  uint8_t *buf;
+  uint32_t capacity;
+  uint32_t size;                /* bytes of complete records */
+  uint32_t open;                /* the record being built starts here */
+  uint32_t at;                  /* its end so far */
+  int32_t overflow;             /* it no longer fits */
+  int32_t depth;
+} MmapRingRecords;
+
+void mmapring_records_init (MmapRingRecords *r, uint8_t *buf,
+    uint32_t capacity);
+void mmapring_records_begin (MmapRingRecords *r, uint32_t type);
+/* 1: the record is in; 0: it did not fit, or was malformed, and is gone. */
+int mmapring_records_end (MmapRingRecords *r);
+void mmapring_value_int (MmapRingRecords *r, int64_t v);
+void mmapring_value_uint (MmapRingRecords *r, uint64_t v);
+void mmapring_value_double (MmapRingRecords *r, double v);
+void mmapring_value_bool (MmapRingRecords *r, int v);
+void mmapring_value_string (MmapRingRecords *r, const char *s);
+void mmapring_value_bytes (MmapRingRecords *r, const void *data,
+    uint32_t size);
+void mmapring_value_fraction (MmapRingRecords *r, int32_t num, int32_t den);
+void mmapring_value_serialized (MmapRingRecords *r, const char *type_name,
+    const char *text);
+void mmapring_value_begin_list (MmapRingRecords *r);
+void mmapring_value_begin_array (MmapRingRecords *r);
+void mmapring_value_begin_map (MmapRingRecords *r);
+void mmapring_value_begin_structure (MmapRingRecords *r, const char *name);
+/* A map's or structure's key: call before its value. */
+void mmapring_value_key (MmapRingRecords *r, const char *key);
+void mmapring_value_end (MmapRingRecords *r);
+
 /* ---------------------------------------------------------------- inspect */
 
 /* A look at a file from outside, as gst-mmap-info shows it: validated as

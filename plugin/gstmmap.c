@@ -17,5 +17,6 @@ plugin_init (GstPlugin * plugin)
 }
 
 GST_PLUGIN_DEFINE (GST_VERSION_MAJOR, GST_VERSION_MINOR, mmap,
-    "Move buffers between processes through a memory-mapped file",
+    "Move buffers between processes through a memory-mapped file (gst-mmap "
+    PACKAGE_VERSION ", file format 2, libmmapring)",
     plugin_init, VERSION, GST_LICENSE, GST_PACKAGE_NAME, GST_PACKAGE_ORIGIN)

@@ -44,6 +44,7 @@
 
 #include "gstmmapsink.h"
 #include "gstmmaputils.h"
+#include "gstmmapmeta.h"
 #include "gstmmappool.h"
 
 GST_DEBUG_CATEGORY (gst_mmap_sink_debug);
@@ -53,6 +54,12 @@ GST_DEBUG_CATEGORY (gst_mmap_sink_debug);
 #define DEFAULT_SLOTS 8
 #define DEFAULT_SLOT_SIZE 0
 #define DEFAULT_FILE_MODE 0600
+#define DEFAULT_META_SIZE 16384
+#define DEFAULT_STICKY_SIZE 65536
+/* Readers' keyframe requests reach upstream at most this often. */
+#define KEYFRAME_REQUEST_INTERVAL (500 * GST_MSECOND)
+/* Header buffers larger than this are keyframes carrying headers. */
+#define MAX_HEADER_BUFFER (64 * 1024)
 /* Slot size for payloads whose size the caps do not tell. */
 #define MIN_VARIABLE_SLOT (64 * 1024)
 
@@ -63,6 +70,8 @@ enum
   PROP_SLOTS,
   PROP_SLOT_SIZE,
   PROP_FILE_MODE,
+  PROP_META_SIZE,
+  PROP_STICKY_SIZE,
   PROP_STATS,
 };
 
@@ -75,6 +84,8 @@ struct _GstMmapSink
   guint slots;
   guint64 slot_size;
   guint file_mode;
+  guint meta_size;
+  guint sticky_size;
 
   /* Streaming thread only (and start/stop, which it does not overlap):
    * copies of the properties taken at start(), the writer. */
@@ -82,6 +93,8 @@ struct _GstMmapSink
   guint n_slots;
   guint64 min_slot_size;
   guint mode;
+  guint meta_cap;
+  guint sticky_cap;
   MmapRingWriter *writer;
   guint64 capacity;             /* of the current file's slots, 0: none */
   GstCaps *caps;
@@ -92,14 +105,32 @@ struct _GstMmapSink
   GstBufferPool *pool;          /* hands out slots of the file upstream */
   gint upstream_live;           /* -1: not asked yet since start/caps */
   gboolean drop_warned;
+  gboolean records_warned;
+  /* Records: events waiting for the next frame; the frame's own records
+   * (both meta_cap bytes); what late readers get first. */
+  MmapRingRecords pending;
+  guint8 *pending_buf;
+  guint8 *frame_buf;
+  GBytes *sticky_stream_start;
+  GstTagList *tags[2];          /* stream, global: merged so far */
+  GPtrArray *sticky_headers;    /* GBytes records */
+  GPtrArray *header_candidates; /* HEADER buffers not yet known to be so */
+  guint32 keyframe_requests;    /* readers' count as last seen */
+  GstClockTime keyframe_sent;   /* monotonic, of the last one upstream */
 
   /* Counters: GST_OBJECT_LOCK (written here, read by the stats property). */
   guint64 frames_written;
   guint64 frames_zero_copy;
   guint64 frames_dropped;
+  guint64 records_dropped;
+  guint64 keyframes_requested;
 };
 
-G_DEFINE_TYPE (GstMmapSink, gst_mmap_sink, GST_TYPE_BASE_SINK);
+static void gst_mmap_sink_uri_handler_init (gpointer iface, gpointer data);
+
+G_DEFINE_TYPE_WITH_CODE (GstMmapSink, gst_mmap_sink, GST_TYPE_BASE_SINK,
+    G_IMPLEMENT_INTERFACE (GST_TYPE_URI_HANDLER,
+        gst_mmap_sink_uri_handler_init));
 GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (mmapsink, "mmapsink", GST_RANK_NONE,
     GST_TYPE_MMAP_SINK, GST_DEBUG_CATEGORY_INIT (gst_mmap_sink_debug,
         "mmapsink", 0, "mmapsink element"));
@@ -136,6 +167,12 @@ gst_mmap_sink_set_property (GObject * object, guint prop_id,
     case PROP_FILE_MODE:
       self->file_mode = g_value_get_uint (value);
       break;
+    case PROP_META_SIZE:
+      self->meta_size = g_value_get_uint (value);
+      break;
+    case PROP_STICKY_SIZE:
+      self->sticky_size = g_value_get_uint (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -163,6 +200,12 @@ gst_mmap_sink_get_property (GObject * object, guint prop_id, GValue * value,
     case PROP_FILE_MODE:
       g_value_set_uint (value, self->file_mode);
       break;
+    case PROP_META_SIZE:
+      g_value_set_uint (value, self->meta_size);
+      break;
+    case PROP_STICKY_SIZE:
+      g_value_set_uint (value, self->sticky_size);
+      break;
     case PROP_STATS:
       GST_OBJECT_UNLOCK (self);
       g_value_take_boxed (value, gst_mmap_sink_stats (self));
@@ -185,7 +228,10 @@ gst_mmap_sink_start (GstBaseSink * bsink)
   self->n_slots = self->slots;
   self->min_slot_size = self->slot_size;
   self->mode = self->file_mode;
+  self->meta_cap = self->meta_size;
+  self->sticky_cap = self->sticky_size;
   self->frames_written = self->frames_zero_copy = self->frames_dropped = 0;
+  self->records_dropped = self->keyframes_requested = 0;
   GST_OBJECT_UNLOCK (self);
 
   if (!self->path || !*self->path) {
@@ -207,7 +253,16 @@ gst_mmap_sink_start (GstBaseSink * bsink)
   self->capacity = 0;
   self->upstream_live = -1;
   self->latency = GST_CLOCK_TIME_NONE;
-  self->drop_warned = FALSE;
+  self->drop_warned = self->records_warned = FALSE;
+  self->pending_buf = g_malloc (MAX (self->meta_cap, 1));
+  self->frame_buf = g_malloc (MAX (self->meta_cap, 1));
+  mmapring_records_init (&self->pending, self->pending_buf, self->meta_cap);
+  self->sticky_headers = g_ptr_array_new_with_free_func ((GDestroyNotify)
+      g_bytes_unref);
+  self->header_candidates = g_ptr_array_new_with_free_func ((GDestroyNotify)
+      g_bytes_unref);
+  self->keyframe_requests = 0;
+  self->keyframe_sent = 0;
   GST_DEBUG_OBJECT (self, "started on %s", self->path);
   return TRUE;
 }
@@ -230,7 +285,245 @@ gst_mmap_sink_stop (GstBaseSink * bsink)
   }
   gst_clear_caps (&self->caps);
   g_clear_pointer (&self->path, g_free);
+  g_clear_pointer (&self->pending_buf, g_free);
+  g_clear_pointer (&self->frame_buf, g_free);
+  g_clear_pointer (&self->sticky_stream_start, g_bytes_unref);
+  gst_clear_tag_list (&self->tags[0]);
+  gst_clear_tag_list (&self->tags[1]);
+  g_clear_pointer (&self->sticky_headers, g_ptr_array_unref);
+  g_clear_pointer (&self->header_candidates, g_ptr_array_unref);
   return TRUE;
+}
+
+/* --- records: metas, events, what late readers get first --- */
+
+static void
+gst_mmap_sink_records_lost (GstMmapSink * self, guint n, const gchar * what)
+{
+  gboolean warn;
+
+  if (!n)
+    return;
+  GST_OBJECT_LOCK (self);
+  self->records_dropped += n;
+  warn = !self->records_warned;
+  self->records_warned = TRUE;
+  GST_OBJECT_UNLOCK (self);
+  GST_WARNING_OBJECT (self, "%u %s left out: no room", n, what);
+  if (warn)
+    GST_ELEMENT_WARNING (self, STREAM, FAILED,
+        ("%s: %s left out: they do not fit the %u bytes a frame has for "
+            "them (meta-size)", self->path, what, self->meta_cap),
+        ("stats records-dropped counts every one"));
+}
+
+/* One record, alone, as bytes (for the sticky area). */
+static GBytes *
+gst_mmap_sink_one_record (GstMmapSink * self, GstEvent * event)
+{
+  guint8 *buf = g_malloc (MAX (self->sticky_cap, 1));
+  MmapRingRecords r;
+
+  mmapring_records_init (&r, buf, self->sticky_cap);
+  if (!gst_mmap_records_add_event (&r, event)) {
+    g_free (buf);
+    return NULL;
+  }
+  return g_bytes_new_take (buf, r.size);
+}
+
+static void
+append_bytes (MmapRingRecords * r, GBytes * b)
+{
+  gsize n;
+  const guint8 *p = g_bytes_get_data (b, &n);
+
+  if (r->capacity - r->size >= n) {
+    memcpy (r->buf + r->size, p, n);
+    r->size += n;
+    r->at = r->size;
+  }
+}
+
+/* Writes what a late reader gets before its first frame: the last
+ * stream-start, tags and stream headers. */
+static void
+gst_mmap_sink_update_sticky (GstMmapSink * self)
+{
+  MmapRingRecords r;
+  MmapRingError err;
+  guint8 *buf;
+  guint i;
+
+  if (!self->sticky_cap || !self->capacity)
+    return;
+  buf = g_malloc (self->sticky_cap);
+  mmapring_records_init (&r, buf, self->sticky_cap);
+  if (self->sticky_stream_start)
+    append_bytes (&r, self->sticky_stream_start);
+  for (i = 0; i < 2; i++) {
+    GstEvent *ev;
+    GBytes *b;
+    if (!self->tags[i])
+      continue;
+    ev = gst_event_new_tag (gst_tag_list_copy (self->tags[i]));
+    if ((b = gst_mmap_sink_one_record (self, ev))) {
+      append_bytes (&r, b);
+      g_bytes_unref (b);
+    }
+    gst_event_unref (ev);
+  }
+  for (i = 0; i < self->sticky_headers->len; i++)
+    append_bytes (&r, g_ptr_array_index (self->sticky_headers, i));
+  if (mmapring_writer_set_sticky (self->writer, buf, r.size, &err) !=
+      MMAPRING_OK)
+    GST_WARNING_OBJECT (self, "%s", err.message);
+  g_free (buf);
+}
+
+/* An event that travels: it goes out with the next frame; stream-start
+ * and tags also stay for late readers. */
+static void
+gst_mmap_sink_queue_event (GstMmapSink * self, GstEvent * event)
+{
+  GstTagList *list, **merged;
+
+  if (self->meta_cap && !gst_mmap_records_add_event (&self->pending, event))
+    gst_mmap_sink_records_lost (self, 1, "events");
+  if (!self->sticky_cap)
+    return;
+  if (GST_EVENT_TYPE (event) == GST_EVENT_STREAM_START) {
+    g_clear_pointer (&self->sticky_stream_start, g_bytes_unref);
+    self->sticky_stream_start = gst_mmap_sink_one_record (self, event);
+    /* A new stream: its tags start afresh. */
+    gst_clear_tag_list (&self->tags[0]);
+  } else if (GST_EVENT_TYPE (event) == GST_EVENT_TAG) {
+    gst_event_parse_tag (event, &list);
+    merged = &self->tags[gst_tag_list_get_scope (list) == GST_TAG_SCOPE_GLOBAL];
+    if (*merged)
+      gst_tag_list_insert (*merged, list, GST_TAG_MERGE_REPLACE);
+    else
+      *merged = gst_tag_list_copy (list);
+  } else {
+    return;
+  }
+  if (self->capacity)
+    gst_mmap_sink_update_sticky (self);
+}
+
+/* Stream headers for late readers: buffers flagged HEADER that precede
+ * a keyframe (SPS/PPS before an IDR).  A HEADER buffer followed by delta
+ * units was a keyframe carrying its headers: nothing to keep. */
+static void
+gst_mmap_sink_track_headers (GstMmapSink * self, GstBuffer * buf)
+{
+  gsize size = gst_buffer_get_size (buf);
+
+  if (!self->sticky_cap)
+    return;
+  if (GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_HEADER)) {
+    guint8 *rec = NULL;
+    MmapRingRecords r;
+    GstMapInfo map;
+
+    if (size > MAX_HEADER_BUFFER || !gst_buffer_map (buf, &map, GST_MAP_READ))
+      return;
+    rec = g_malloc (size + 64);
+    mmapring_records_init (&r, rec, size + 64);
+    mmapring_records_begin (&r, MMAPRING_RECORD_HEADER_BUFFER);
+    mmapring_value_begin_map (&r);
+    mmapring_value_key (&r, "flags");
+    mmapring_value_uint (&r, GST_BUFFER_FLAGS (buf) & GST_MMAP_BUFFER_FLAGS);
+    mmapring_value_key (&r, "data");
+    mmapring_value_bytes (&r, map.data, map.size);
+    mmapring_value_end (&r);
+    gst_buffer_unmap (buf, &map);
+    if (mmapring_records_end (&r))
+      g_ptr_array_add (self->header_candidates, g_bytes_new_take (rec, r.size));
+    else
+      g_free (rec);
+    return;
+  }
+  if (!self->header_candidates->len)
+    return;
+  if (!GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DELTA_UNIT)) {
+    g_ptr_array_set_size (self->sticky_headers, 0);
+    while (self->header_candidates->len)
+      g_ptr_array_add (self->sticky_headers,
+          g_ptr_array_steal_index (self->header_candidates, 0));
+    gst_mmap_sink_update_sticky (self);
+  }
+  g_ptr_array_set_size (self->header_candidates, 0);
+}
+
+/* The events waiting since the last frame, then the buffer's metas. */
+static void
+gst_mmap_sink_frame_records (GstMmapSink * self, GstBuffer * buf,
+    MmapRingFrame * fr)
+{
+  MmapRingRecords r;
+
+  if (!self->meta_cap)
+    return;
+  mmapring_records_init (&r, self->frame_buf, self->meta_cap);
+  memcpy (self->frame_buf, self->pending_buf, self->pending.size);
+  r.size = r.at = self->pending.size;
+  mmapring_records_init (&self->pending, self->pending_buf, self->meta_cap);
+  if (buf)
+    gst_mmap_sink_records_lost (self, gst_mmap_records_add_metas (&r, buf),
+        "metas");
+  fr->meta = self->frame_buf;
+  fr->meta_size = r.size;
+}
+
+/* Events that came after the last frame go out in a slot of their own
+ * (NO_BUFFER), so that EOS does not swallow them. */
+static void
+gst_mmap_sink_flush_events (GstMmapSink * self)
+{
+  MmapRingFrame fr;
+  MmapRingError err;
+  MmapRingSlot *slot;
+
+  if (!self->pending.size || !self->capacity)
+    return;
+  memset (&fr, 0, sizeof (fr));
+  fr.pts = fr.dts = fr.duration = fr.offset = fr.offset_end =
+      fr.pts_monotonic_ns = MMAP_TIME_NONE;
+  fr.frame_flags = MMAPRING_FRAME_FLAG_NO_BUFFER;
+  gst_mmap_sink_frame_records (self, NULL, &fr);
+  if (!(slot = mmapring_writer_acquire (self->writer))) {
+    gst_mmap_sink_records_lost (self, 1, "events");
+    return;
+  }
+  if (mmapring_writer_publish (self->writer, slot, &fr, &err) != MMAPRING_OK)
+    GST_WARNING_OBJECT (self, "%s", err.message);
+  mmapring_slot_release (slot);
+}
+
+/* Readers that joined a stream with delta units, or lost frames of it,
+ * ask for a keyframe: upstream hears of it, at most every 500 ms. */
+static void
+gst_mmap_sink_keyframe_requests (GstMmapSink * self)
+{
+  guint32 n = mmapring_writer_keyframe_requests (self->writer);
+  GstClockTime now;
+
+  if (n == self->keyframe_requests || self->is_video)
+    return;
+  now = gst_mmap_monotonic_now ();
+  if (self->keyframe_sent && now - self->keyframe_sent <
+      KEYFRAME_REQUEST_INTERVAL)
+    return;
+  self->keyframe_requests = n;
+  self->keyframe_sent = now;
+  GST_DEBUG_OBJECT (self, "a reader asked for a keyframe");
+  GST_OBJECT_LOCK (self);
+  self->keyframes_requested++;
+  GST_OBJECT_UNLOCK (self);
+  gst_pad_push_event (GST_BASE_SINK_PAD (self),
+      gst_video_event_new_upstream_force_key_unit (GST_CLOCK_TIME_NONE, TRUE,
+          n));
 }
 
 /* Makes a new file for the current caps with room for `payload` bytes a
@@ -245,6 +538,8 @@ gst_mmap_sink_make_file (GstMmapSink * self, guint64 payload)
   fmt.caps = caps_str;
   fmt.slot_count = self->n_slots;
   fmt.slot_capacity = MAX (payload, self->min_slot_size);
+  fmt.meta_capacity = self->meta_cap;
+  fmt.sticky_capacity = self->sticky_cap;
   if (mmapring_writer_set_format (self->writer, &fmt, &err) != MMAPRING_OK) {
     GST_MMAP_ELEMENT_ERROR (self, TRUE, &err);
     g_free (caps_str);
@@ -258,6 +553,7 @@ gst_mmap_sink_make_file (GstMmapSink * self, guint64 payload)
   self->need_file = FALSE;
   if (GST_CLOCK_TIME_IS_VALID (self->latency))
     mmapring_writer_set_latency (self->writer, self->latency);
+  gst_mmap_sink_update_sticky (self);
   return TRUE;
 }
 
@@ -438,6 +734,8 @@ gst_mmap_sink_render (GstBaseSink * bsink, GstBuffer * buf)
   }
 
   gst_mmap_sink_describe (self, buf, size, &fr);
+  gst_mmap_sink_track_headers (self, buf);
+  gst_mmap_sink_frame_records (self, buf, &fr);
   if (self->pool && (slot = gst_mmap_pool_take_slot (self->pool, buf))) {
     /* Upstream rendered into the slot with the layout the pool gave. */
     st = mmapring_writer_publish (self->writer, slot, &fr, &err);
@@ -472,6 +770,7 @@ gst_mmap_sink_render (GstBaseSink * bsink, GstBuffer * buf)
   if (zero_copy)
     self->frames_zero_copy++;
   GST_OBJECT_UNLOCK (self);
+  gst_mmap_sink_keyframe_requests (self);
   GST_LOG_OBJECT (self, "published frame %" G_GUINT64_FORMAT ", %"
       G_GUINT64_FORMAT " bytes, pts %" GST_TIME_FORMAT, fr.seq, fr.size,
       GST_TIME_ARGS (fr.pts));
@@ -560,7 +859,9 @@ gst_mmap_sink_stats (GstMmapSink * self)
       "frames-zero-copy", G_TYPE_UINT64, self->frames_zero_copy,
       "frames-copied", G_TYPE_UINT64,
       self->frames_written - self->frames_zero_copy,
-      "frames-dropped", G_TYPE_UINT64, self->frames_dropped, NULL);
+      "frames-dropped", G_TYPE_UINT64, self->frames_dropped,
+      "records-dropped", G_TYPE_UINT64, self->records_dropped,
+      "keyframes-requested", G_TYPE_UINT64, self->keyframes_requested, NULL);
   GST_OBJECT_UNLOCK (self);
   return s;
 }
@@ -570,7 +871,10 @@ gst_mmap_sink_event (GstBaseSink * bsink, GstEvent * event)
 {
   GstMmapSink *self = GST_MMAP_SINK (bsink);
 
+  if (self->writer && gst_mmap_event_travels (event))
+    gst_mmap_sink_queue_event (self, event);
   if (GST_EVENT_TYPE (event) == GST_EVENT_EOS && self->writer) {
+    gst_mmap_sink_flush_events (self);
     GST_DEBUG_OBJECT (self, "EOS after frame %" G_GUINT64_FORMAT,
         mmapring_writer_seq (self->writer));
     mmapring_writer_set_eos (self->writer);
@@ -594,6 +898,8 @@ gst_mmap_sink_init (GstMmapSink * self)
   self->slots = DEFAULT_SLOTS;
   self->slot_size = DEFAULT_SLOT_SIZE;
   self->file_mode = DEFAULT_FILE_MODE;
+  self->meta_size = DEFAULT_META_SIZE;
+  self->sticky_size = DEFAULT_STICKY_SIZE;
   /* The last sample would pin a slot for nothing. */
   gst_base_sink_set_last_sample_enabled (GST_BASE_SINK (self), FALSE);
 }
@@ -662,6 +968,35 @@ gst_mmap_sink_class_init (GstMmapSinkClass * klass)
           GST_PARAM_MUTABLE_READY));
 
   /**
+   * GstMmapSink:meta-size:
+   *
+   * Bytes each slot has for its frame's metas (region of interest,
+   * reference timestamp, time code, caption, custom metas) and the events
+   * that precede the frame (tags, stream-start, custom downstream
+   * events).  A meta or event that does not fit is left out whole, with a
+   * warning, and counted in stats records-dropped.  0 carries none.
+   */
+  g_object_class_install_property (gobject_class, PROP_META_SIZE,
+      g_param_spec_uint ("meta-size", "Meta size",
+          "Bytes per slot for the frame's metas and events (0 = none)",
+          0, 1 << 24, DEFAULT_META_SIZE,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  /**
+   * GstMmapSink:sticky-size:
+   *
+   * Bytes for what a reader joining late receives before its first frame:
+   * the last stream-start, stream and global tags, and stream header
+   * buffers.  0 keeps none.
+   */
+  g_object_class_install_property (gobject_class, PROP_STICKY_SIZE,
+      g_param_spec_uint ("sticky-size", "Sticky size",
+          "Bytes for the stream-start, tags and headers late readers get "
+          "first (0 = none)", 0, 1 << 24, DEFAULT_STICKY_SIZE,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+
+  /**
    * GstMmapSink:stats:
    *
    * Counters since the last start: frames-written, frames-zero-copy
@@ -691,4 +1026,60 @@ gst_mmap_sink_class_init (GstMmapSinkClass * klass)
   bsink_class->get_times = GST_DEBUG_FUNCPTR (gst_mmap_sink_get_times);
   bsink_class->propose_allocation =
       GST_DEBUG_FUNCPTR (gst_mmap_sink_propose_allocation);
+}
+
+/* --- mmap:// URIs --- */
+
+static GstURIType
+gst_mmap_sink_uri_get_type (GType type)
+{
+  return GST_URI_SINK;
+}
+
+static const gchar *const *
+gst_mmap_sink_uri_get_protocols (GType type)
+{
+  static const gchar *protocols[] = { "mmap", NULL };
+  return protocols;
+}
+
+static gchar *
+gst_mmap_sink_uri_get_uri (GstURIHandler * handler)
+{
+  GstMmapSink *self = GST_MMAP_SINK (handler);
+  gchar *uri;
+
+  GST_OBJECT_LOCK (self);
+  uri = gst_mmap_uri_from_location (self->location);
+  GST_OBJECT_UNLOCK (self);
+  return uri;
+}
+
+static gboolean
+gst_mmap_sink_uri_set_uri (GstURIHandler * handler, const gchar * uri,
+    GError ** error)
+{
+  gboolean stopped;
+
+  GST_OBJECT_LOCK (handler);
+  stopped = gst_mmap_element_is_stopped (GST_ELEMENT (handler));
+  GST_OBJECT_UNLOCK (handler);
+  if (!stopped) {
+    g_set_error (error, GST_URI_ERROR, GST_URI_ERROR_BAD_STATE,
+        "Changing the URI of mmapsink is only allowed in the NULL or READY "
+        "state");
+    return FALSE;
+  }
+  return gst_mmap_uri_apply (G_OBJECT (handler), uri, error);
+}
+
+static void
+gst_mmap_sink_uri_handler_init (gpointer iface, gpointer data)
+{
+  GstURIHandlerInterface *i = iface;
+
+  i->get_type = gst_mmap_sink_uri_get_type;
+  i->get_protocols = gst_mmap_sink_uri_get_protocols;
+  i->get_uri = gst_mmap_sink_uri_get_uri;
+  i->set_uri = gst_mmap_sink_uri_set_uri;
 }

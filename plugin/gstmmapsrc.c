@@ -48,6 +48,7 @@
 
 #include "gstmmapsrc.h"
 #include "gstmmaputils.h"
+#include "gstmmapmeta.h"
 
 GST_DEBUG_CATEGORY_STATIC (gst_mmap_src_debug);
 #define GST_CAT_DEFAULT gst_mmap_src_debug
@@ -145,9 +146,19 @@ struct _GstMmapSrc
   guint64 skipped_posted_at;
   GstBufferPool *pool;
   gsize pool_size;
+  /* A reader that joins gets the writer's stream-start, tags and stream
+   * headers first (the file's sticky records); it replays them again
+   * after a gap if they changed. */
+  GBytes *sticky_replayed;
+  GPtrArray *pending_headers;   /* GstBuffer, before the next frame */
+  gchar *stream_id;             /* of the last stream-start pushed */
 };
 
-G_DEFINE_TYPE (GstMmapSrc, gst_mmap_src, GST_TYPE_PUSH_SRC);
+static void gst_mmap_src_uri_handler_init (gpointer iface, gpointer data);
+
+G_DEFINE_TYPE_WITH_CODE (GstMmapSrc, gst_mmap_src, GST_TYPE_PUSH_SRC,
+    G_IMPLEMENT_INTERFACE (GST_TYPE_URI_HANDLER,
+        gst_mmap_src_uri_handler_init));
 GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (mmapsrc, "mmapsrc", GST_RANK_NONE,
     GST_TYPE_MMAP_SRC, GST_DEBUG_CATEGORY_INIT (gst_mmap_src_debug,
         "mmapsrc", 0, "mmapsrc element"));
@@ -322,6 +333,8 @@ gst_mmap_src_start (GstBaseSrc * bsrc)
   self->waiting_since = gst_mmap_monotonic_now ();
   self->warned = FALSE;
   self->skipped_unposted = self->skipped_posted_at = 0;
+  self->pending_headers = g_ptr_array_new_with_free_func ((GDestroyNotify)
+      gst_buffer_unref);
   return TRUE;
 }
 
@@ -348,6 +361,9 @@ gst_mmap_src_stop (GstBaseSrc * bsrc)
   }
   gst_clear_caps (&self->file_caps);
   g_clear_pointer (&self->path, g_free);
+  g_clear_pointer (&self->sticky_replayed, g_bytes_unref);
+  g_clear_pointer (&self->pending_headers, g_ptr_array_unref);
+  g_clear_pointer (&self->stream_id, g_free);
   GST_DEBUG_OBJECT (self, "stopped: %" G_GUINT64_FORMAT " frames read, %"
       G_GUINT64_FORMAT " skipped", st.frames_read, st.frames_skipped);
   return TRUE;
@@ -382,6 +398,111 @@ gst_mmap_src_post (GstMmapSrc * self, GstStructure * s)
 {
   gst_element_post_message (GST_ELEMENT (self),
       gst_message_new_element (GST_OBJECT (self), s));
+}
+
+/* --- events and stream headers from the writer --- */
+
+/* stream-start goes out at once (before the caps that follow it); tags
+ * and custom events through GstBaseSrc's queue, which pushes them after
+ * the segment and before the buffer create() returns next. */
+static void
+gst_mmap_src_replay_event (GstMmapSrc * self, GstEvent * ev)
+{
+  GST_DEBUG_OBJECT (self, "writer's event %" GST_PTR_FORMAT, ev);
+  if (GST_EVENT_TYPE (ev) == GST_EVENT_STREAM_START) {
+    const gchar *id;
+    gst_event_parse_stream_start (ev, &id);
+    /* Once: the sticky area and the first frame may both carry it. */
+    if (!g_strcmp0 (id, self->stream_id)) {
+      gst_event_unref (ev);
+      return;
+    }
+    g_free (self->stream_id);
+    self->stream_id = g_strdup (id);
+    gst_pad_push_event (GST_BASE_SRC_PAD (self), ev);
+  } else
+    gst_element_send_event (GST_ELEMENT (self), ev);
+}
+
+static void
+gst_mmap_src_replay_record (GstMmapSrc * self, const MmapRingRecord * rec)
+{
+  GstEvent *ev = gst_mmap_event_from_record (rec);
+  if (ev)
+    gst_mmap_src_replay_event (self, ev);
+}
+
+static void
+gst_mmap_src_replay_records (GstMmapSrc * self, const guint8 * p, guint32 size)
+{
+  MmapRingRecord rec;
+  guint32 at = 0;
+  GstEvent *ev;
+
+  while (mmapring_records_next (p, size, &at, &rec))
+    if ((ev = gst_mmap_event_from_record (&rec)))
+      gst_mmap_src_replay_event (self, ev);
+}
+
+static GstBuffer *
+header_buffer (const MmapRingRecord * rec)
+{
+  MmapRingValue v, key;
+  guint32 at = 0;
+  guint64 flags = GST_BUFFER_FLAG_HEADER;
+  GstBuffer *buf = NULL;
+
+  if (!mmapring_value_next (rec->body, rec->size, &at, &v) ||
+      v.type != MMAPRING_VALUE_MAP)
+    return NULL;
+  while (mmapring_value_next (rec->body, rec->size, &at, &key) &&
+      key.type == MMAPRING_VALUE_STRING &&
+      mmapring_value_next (rec->body, rec->size, &at, &v)) {
+    if (key.size == 5 && !memcmp (key.data, "flags", 5) &&
+        v.type == MMAPRING_VALUE_UINT)
+      flags = v.u;
+    else if (key.size == 4 && !memcmp (key.data, "data", 4) &&
+        v.type == MMAPRING_VALUE_BYTES && !buf)
+      buf = gst_buffer_new_memdup (v.data, v.size);
+  }
+  if (buf)
+    GST_BUFFER_FLAGS (buf) = (flags & GST_MMAP_BUFFER_FLAGS) |
+        GST_BUFFER_FLAG_HEADER;
+  return buf;
+}
+
+/* What a reader that joins (or comes back after a gap) must get first:
+ * the writer's stream-start and tags, and (joining) its stream headers.
+ * Only what changed since they were last replayed. */
+static void
+gst_mmap_src_replay_sticky (GstMmapSrc * self, gboolean joining)
+{
+  guint32 size, at = 0;
+  const guint8 *p = mmapring_reader_sticky (self->reader, &size);
+  MmapRingRecord rec;
+  GstBuffer *hb;
+
+  if (!size)
+    return;
+  if (!joining && self->sticky_replayed &&
+      g_bytes_get_size (self->sticky_replayed) == size &&
+      !memcmp (g_bytes_get_data (self->sticky_replayed, NULL), p, size))
+    return;
+  g_clear_pointer (&self->sticky_replayed, g_bytes_unref);
+  self->sticky_replayed = g_bytes_new (p, size);
+  p = g_bytes_get_data (self->sticky_replayed, NULL);
+  while (mmapring_records_next (p, size, &at, &rec)) {
+    if (rec.type == MMAPRING_RECORD_HEADER_BUFFER) {
+      if (joining && (hb = header_buffer (&rec)))
+        g_ptr_array_add (self->pending_headers, hb);
+      continue;
+    }
+    if (!joining && rec.type == MMAPRING_RECORD_STREAM_START)
+      continue;                 /* the same stream goes on */
+    if ((rec.type == MMAPRING_RECORD_STREAM_START ||
+            rec.type == MMAPRING_RECORD_TAGS))
+      gst_mmap_src_replay_record (self, &rec);
+  }
 }
 
 /* The library found a file with a live writer: its caps are what we
@@ -432,6 +553,10 @@ gst_mmap_src_new_file (GstMmapSrc * self)
   if (self->use_zero_copy && !fi->registered)
     GST_INFO_OBJECT (self, "no reader entry in %s (read-only, or table "
         "full): copying frames", self->path);
+  if (fi->new_writer) {
+    g_ptr_array_set_size (self->pending_headers, 0);
+    gst_mmap_src_replay_sticky (self, TRUE);
+  }
   return TRUE;
 }
 
@@ -706,17 +831,22 @@ gst_mmap_src_update_caps (GstMmapSrc * self)
   return FALSE;
 }
 
-/* A FRAME event: *outbuf, or NULL when there is nothing to push. */
+/* A FRAME event: *outbuf, or a list submitted (*submitted), or NULL
+ * when there is nothing to push. */
 static GstFlowReturn
 gst_mmap_src_frame (GstMmapSrc * self, const MmapRingFrame * fr,
-    GstBuffer ** outbuf)
+    GstBuffer ** outbuf, gboolean * submitted)
 {
   gboolean is_default = TRUE;
   GstBuffer *buf;
   guint64 latency;
 
-  if (fr->skipped)
+  if (fr->skipped) {
     gst_mmap_src_skipped (self, fr->skipped, fr->seq);
+    /* Events rode on the frames we lost: catch up on tags. */
+    gst_mmap_src_replay_sticky (self, FALSE);
+  }
+  gst_mmap_src_replay_records (self, fr->meta, fr->meta_size);
   if (fr->frame_flags & MMAP_FRAME_FLAG_NO_BUFFER)
     return GST_FLOW_OK;
   if (self->file_is_video) {
@@ -734,6 +864,8 @@ gst_mmap_src_frame (GstMmapSrc * self, const MmapRingFrame * fr,
   if (!is_default && !(buf = gst_mmap_src_to_default_layout (self, buf, fr)))
     return GST_FLOW_OK;
   gst_mmap_src_stamp (self, buf, fr);
+  if (fr->meta_size)
+    gst_mmap_buffer_add_metas (buf, fr->meta, fr->meta_size);
   if (!gst_mmap_src_update_caps (self)) {
     gst_buffer_unref (buf);
     return GST_FLOW_NOT_NEGOTIATED;
@@ -744,6 +876,25 @@ gst_mmap_src_frame (GstMmapSrc * self, const MmapRingFrame * fr,
   self->latency_last = latency;
   self->latency_sum += latency;
   GST_OBJECT_UNLOCK (self);
+  if (self->pending_headers->len) {
+    /* Joining: the stream headers, then the first (key)frame. */
+    GstBufferList *list = gst_buffer_list_new ();
+    guint i;
+    for (i = 0; i < self->pending_headers->len; i++) {
+      GstBuffer *hb = g_ptr_array_index (self->pending_headers, i);
+      GST_BUFFER_PTS (hb) = GST_BUFFER_PTS (buf);
+      GST_BUFFER_DTS (hb) = GST_BUFFER_DTS (buf);
+      if (i == 0)
+        GST_BUFFER_FLAG_SET (hb, GST_BUFFER_FLAG_DISCONT);
+      gst_buffer_list_add (list, gst_buffer_ref (hb));
+    }
+    g_ptr_array_set_size (self->pending_headers, 0);
+    GST_BUFFER_FLAG_UNSET (buf, GST_BUFFER_FLAG_DISCONT);
+    gst_buffer_list_add (list, buf);
+    gst_base_src_submit_buffer_list (GST_BASE_SRC (self), list);
+    *submitted = TRUE;
+    return GST_FLOW_OK;
+  }
   *outbuf = buf;
   return GST_FLOW_OK;
 }
@@ -755,14 +906,16 @@ gst_mmap_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
   MmapRingFrame fr;
   MmapRingError err;
   GstFlowReturn ret;
+  gboolean submitted;
 
   *outbuf = NULL;
   for (;;) {
     switch (mmapring_reader_next (self->reader,
             gst_mmap_src_wait_budget (self), &fr, &err)) {
       case MMAPRING_EVENT_FRAME:
-        ret = gst_mmap_src_frame (self, &fr, outbuf);
-        if (ret != GST_FLOW_OK || *outbuf)
+        submitted = FALSE;
+        ret = gst_mmap_src_frame (self, &fr, outbuf, &submitted);
+        if (ret != GST_FLOW_OK || *outbuf || submitted)
           return ret;
         break;
       case MMAPRING_EVENT_NEW_FILE:
@@ -1049,4 +1202,60 @@ gst_mmap_src_class_init (GstMmapSrcClass * klass)
   psrc_class->create = GST_DEBUG_FUNCPTR (gst_mmap_src_create);
 
   gst_type_mark_as_plugin_api (GST_TYPE_MMAP_SRC_TIMESTAMP_MODE, 0);
+}
+
+/* --- mmap:// URIs --- */
+
+static GstURIType
+gst_mmap_src_uri_get_type (GType type)
+{
+  return GST_URI_SRC;
+}
+
+static const gchar *const *
+gst_mmap_src_uri_get_protocols (GType type)
+{
+  static const gchar *protocols[] = { "mmap", NULL };
+  return protocols;
+}
+
+static gchar *
+gst_mmap_src_uri_get_uri (GstURIHandler * handler)
+{
+  GstMmapSrc *self = GST_MMAP_SRC (handler);
+  gchar *uri;
+
+  GST_OBJECT_LOCK (self);
+  uri = gst_mmap_uri_from_location (self->location);
+  GST_OBJECT_UNLOCK (self);
+  return uri;
+}
+
+static gboolean
+gst_mmap_src_uri_set_uri (GstURIHandler * handler, const gchar * uri,
+    GError ** error)
+{
+  gboolean stopped;
+
+  GST_OBJECT_LOCK (handler);
+  stopped = gst_mmap_element_is_stopped (GST_ELEMENT (handler));
+  GST_OBJECT_UNLOCK (handler);
+  if (!stopped) {
+    g_set_error (error, GST_URI_ERROR, GST_URI_ERROR_BAD_STATE,
+        "Changing the URI of mmapsrc is only allowed in the NULL or READY "
+        "state");
+    return FALSE;
+  }
+  return gst_mmap_uri_apply (G_OBJECT (handler), uri, error);
+}
+
+static void
+gst_mmap_src_uri_handler_init (gpointer iface, gpointer data)
+{
+  GstURIHandlerInterface *i = iface;
+
+  i->get_type = gst_mmap_src_uri_get_type;
+  i->get_protocols = gst_mmap_src_uri_get_protocols;
+  i->get_uri = gst_mmap_src_uri_get_uri;
+  i->set_uri = gst_mmap_src_uri_set_uri;
 }

@@ -102,3 +102,82 @@ gst_mmap_error_from_status (MmapRingStatus status, gboolean writing,
       break;
   }
 }
+
+gchar *
+gst_mmap_uri_from_location (const gchar * location)
+{
+  GstUri *u;
+  gchar *s;
+
+  if (!location || location[0] != '/')
+    return NULL;
+  u = gst_uri_new ("mmap", NULL, NULL, GST_URI_NO_PORT, location, NULL, NULL);
+  s = gst_uri_to_string (u);
+  gst_uri_unref (u);
+  return s;
+}
+
+static gboolean
+bad_uri (GError ** error, const gchar * uri, const gchar * why)
+{
+  g_set_error (error, GST_URI_ERROR, GST_URI_ERROR_BAD_URI,
+      "%s: %s (an mmap URI names the file's absolute path, e.g. "
+      "mmap:///dev/shm/cam?max-lag=1)", uri, why);
+  return FALSE;
+}
+
+gboolean
+gst_mmap_uri_apply (GObject * element, const gchar * uri, GError ** error)
+{
+  GstUri *u = uri ? gst_uri_from_string (uri) : NULL;
+  GHashTable *query;
+  GHashTableIter it;
+  const gchar *host, *path;
+  gpointer k, v;
+  gboolean ok = FALSE;
+
+  if (!u || g_strcmp0 (gst_uri_get_scheme (u), "mmap") != 0) {
+    ok = bad_uri (error, uri ? uri : "(null)", "not an mmap:// URI");
+    goto out;
+  }
+  host = gst_uri_get_host (u);
+  path = gst_uri_get_path (u);
+  if (host && *host && g_ascii_strcasecmp (host, "localhost") != 0) {
+    ok = bad_uri (error, uri, "the file is on this machine: no host");
+    goto out;
+  }
+  if (!path || path[0] != '/' || g_str_has_suffix (path, "/")) {
+    ok = bad_uri (error, uri, "no file path");
+    goto out;
+  }
+  /* Check every parameter before setting anything. */
+  query = gst_uri_get_query_table (u);
+  if (query) {
+    g_hash_table_iter_init (&it, query);
+    while (g_hash_table_iter_next (&it, &k, &v)) {
+      GParamSpec *ps = g_object_class_find_property (G_OBJECT_GET_CLASS
+          (element), k);
+      if (!ps || !(ps->flags & G_PARAM_WRITABLE) || !v ||
+          g_str_equal (k, "location") || g_str_equal (k, "name")) {
+        gchar *why = g_strdup_printf ("\"%s\" is not a property it can set",
+            (const gchar *) k);
+        ok = bad_uri (error, uri, why);
+        g_free (why);
+        g_hash_table_unref (query);
+        goto out;
+      }
+    }
+  }
+  g_object_set (element, "location", path, NULL);
+  if (query) {
+    g_hash_table_iter_init (&it, query);
+    while (g_hash_table_iter_next (&it, &k, &v))
+      gst_util_set_object_arg (element, k, v);
+    g_hash_table_unref (query);
+  }
+  ok = TRUE;
+out:
+  if (u)
+    gst_uri_unref (u);
+  return ok;
+}

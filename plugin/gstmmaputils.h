@@ -32,6 +32,14 @@ guint64 gst_mmap_running_time_to_monotonic (GstElement * element,
 GstClockTime gst_mmap_monotonic_to_running_time (GstElement * element,
     guint64 mono);
 
+/* mmap:// URIs: the path is the location (mmap:///dev/shm/cam), and a
+ * query sets the element's other properties (?max-lag=1&timeout=5).
+ * Sets them on `element` (which must be in NULL or READY). */
+gboolean gst_mmap_uri_apply (GObject * element, const gchar * uri,
+    GError ** error);
+/* The URI of `location`, or NULL. */
+gchar *gst_mmap_uri_from_location (const gchar * location);
+
 /* The GStreamer error for a library status. */
 void gst_mmap_error_from_status (MmapRingStatus status, gboolean writing,
     GQuark * domain, gint * code);
