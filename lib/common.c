@@ -35,6 +35,19 @@ mmapring_status_name (MmapRingStatus status)
 }
 
 MR_EXPORT const char *
+mmapring_status_id (MmapRingStatus status)
+{
+  static const char *ids[] = {
+    "ok", "not_found", "not_ours", "truncated", "version", "invalid",
+    "busy", "no_space", "permission", "io", "argument", "no_memory",
+    "lost", "no_lease", "too_large", "replaced",
+  };
+  if ((unsigned) status < sizeof (ids) / sizeof (ids[0]))
+    return ids[status];
+  return "unknown";
+}
+
+MR_EXPORT const char *
 mmapring_version (void)
 {
   return MMAPRING_VERSION_STRING;

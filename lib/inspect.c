@@ -251,3 +251,29 @@ mmapring_stale_files (const char *path, char *paths, size_t size, uint32_t max)
   free (lock_path);
   return n;
 }
+
+MR_EXPORT int
+mmapring_location_owned (const char *path)
+{
+  char *lock_path = mr_lock_path (path);
+  int fd, owned = -1;
+
+  if (!lock_path)
+    return -1;
+  fd = open (lock_path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd >= 0) {
+    owned = mr_write_locked (fd, MMAP_WRITER_LOCK_OFFSET, 1);
+    close (fd);
+  } else if (errno == ENOENT) {
+    owned = 0;
+  }
+  free (lock_path);
+  /* The lock file may not be opened: the data file's writer lock tells
+   * whether its writer lives, which is the same while it has the name. */
+  if (owned < 0 && (fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
+              O_NONBLOCK)) >= 0) {
+    owned = mr_write_locked (fd, MMAP_WRITER_LOCK_OFFSET, 1);
+    close (fd);
+  }
+  return owned;
+}

@@ -76,8 +76,10 @@ typedef struct {
   char message[512];          /* "PATH: reason" */
 } MmapRingError;
 
-/* Thread-safe. */
+/* Thread-safe.  The name is prose ("not a gst-mmap file"); the id is
+ * stable, for scripts ("not_ours"). */
 const char *mmapring_status_name (MmapRingStatus status);
+const char *mmapring_status_id (MmapRingStatus status);
 const char *mmapring_version (void);
 uint32_t mmapring_format_version (void);
 
@@ -503,10 +505,14 @@ void mmapring_inspector_free (MmapRingInspector * in);
  * and returns how many there are. */
 uint32_t mmapring_stale_files (const char *path, char *paths, size_t size,
     uint32_t max);
+/* Whether a live writer owns the location (holds its lock file): 1, 0,
+ * or -1 when this process cannot tell (it may not open the lock file,
+ * and the data file does not say). */
+int mmapring_location_owned (const char *path);
 /* Removes what a dead writer left at a location: the data file (only if
  * no live writer holds it), its temporaries and the lock file.  Claims
  * the location as a writer would, so it never removes a live stream:
- * MMAPRING_ERR_BUSY then. */
+ * MMAPRING_ERR_BUSY then; MMAPRING_ERR_NOT_FOUND when nothing is there. */
 MmapRingStatus mmapring_remove_stale (const char *path, MmapRingError * err);
 
 /* ---------------------------------------------------------------- caps */

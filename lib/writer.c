@@ -1090,8 +1090,21 @@ mmapring_remove_stale (const char *path, MmapRingError * err)
 {
   /* Owning the location, as a writer does, proves no writer lives; the
    * leftovers go with a clean close. */
-  MmapRingWriter *w = mmapring_writer_open (path, 0600, err);
+  char one[1][8];
+  char *lock_path = mr_lock_path (path);
+  struct stat st;
+  MmapRingWriter *w;
+  int anything = lstat (path, &st) == 0 ||
+      (lock_path && lstat (lock_path, &st) == 0) ||
+      mmapring_stale_files (path, (char *) one, sizeof (one[0]), 0) > 0;
 
+  free (lock_path);
+  if (!anything) {
+    mr_error (err, MMAPRING_ERR_NOT_FOUND, ENOENT, "%s: nothing there to "
+        "remove", path);
+    return MMAPRING_ERR_NOT_FOUND;
+  }
+  w = mmapring_writer_open (path, 0600, err);
   if (!w)
     return err ? err->status : MMAPRING_ERR_IO;
   if (w->have_stale && names (w->path, w->stale_dev, w->stale_ino))

@@ -108,20 +108,6 @@ resolve_location (const Options * o, const char *location)
   return join_path (o->dir, location);
 }
 
-/* The lock file of DIR/NAME is DIR/.NAME.lock (mmapring-format.h). */
-static char *
-lock_path (const char *location)
-{
-  const char *slash = strrchr (location, '/');
-  size_t dlen = slash ? (size_t) (slash - location) + 1 : 0;
-  const char *base = location + dlen;
-  char *p = malloc (strlen (location) + sizeof (MMAP_LOCK_FILE_SUFFIX) + 2);
-
-  if (p)
-    sprintf (p, "%.*s.%s%s", (int) dlen, location, base, MMAP_LOCK_FILE_SUFFIX);
-  return p;
-}
-
 static int
 exists (const char *path)
 {
@@ -146,15 +132,7 @@ reason (const MmapRingError * err, const char *path)
 static const char *
 status_id (MmapRingStatus status)
 {
-  static const char *ids[] = {
-    "ok", "not_found", "not_ours", "truncated", "version", "invalid",
-    "busy", "no_space", "permission", "io", "argument", "no_memory",
-    "lost", "no_lease", "too_large", "replaced",
-  };
-
-  if ((unsigned) status < sizeof (ids) / sizeof (ids[0]))
-    return ids[status];
-  return "unknown";
+  return mmapring_status_id (status);
 }
 
 static const char *
@@ -312,29 +290,22 @@ caps_summary (const char *caps, char *buf, size_t size)
 static void
 stream_stale (Stream * s)
 {
-  char *lock = lock_path (s->location);
-  int lock_stale = 0;
-  uint32_t k;
-
   s->stale = calloc (STALE_MAX, STALE_PATH_SIZE);
   if (s->stale)
     s->n_stale = mmapring_stale_files (s->location, (char *) s->stale,
         STALE_PATH_SIZE, STALE_MAX);
   if (s->n_stale > STALE_MAX)
     s->n_stale = STALE_MAX;
-  for (k = 0; lock && k < s->n_stale; k++)
-    lock_stale |= strcmp (s->stale[k], lock) == 0;
   if (s->info.writer_state == MMAPRING_WRITER_RUNNING ||
       s->info.writer_state == MMAPRING_WRITER_EOS)
     s->not_removable = "its writer is alive";
   else if (s->info.writer_state == MMAPRING_WRITER_REPLACED ||
       !s->info.path_current)
     s->not_removable = "the location names a newer file";
-  else if (lock && exists (lock) && !lock_stale)
+  else if (mmapring_location_owned (s->location) == 1)
     s->not_removable = "a writer owns the location";
   else
     s->removable = 1;
-  free (lock);
 }
 
 /* Takes `location`. */
@@ -1001,13 +972,7 @@ remove_stale (const Options * o)
     was[n++] = 1;
   }
   memset (&err, 0, sizeof (err));
-  if (n == 1 && !was[0]) {
-    err.status = MMAPRING_ERR_NOT_FOUND;
-    snprintf (err.message, sizeof (err.message), "%s: no such stream, "
-        "nothing left there", o->remove);
-  } else {
-    mmapring_remove_stale (o->remove, &err);
-  }
+  mmapring_remove_stale (o->remove, &err);
   ret = remove_report (o, err.status ? &err : NULL, paths, was, n);
   free (stale);
   return ret;
