@@ -40,6 +40,8 @@ PACKAGES=(
   xvfb xauth x11-utils
   python3-numpy python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
   python3-cffi
+  # the recipes: OpenCV, an RTSP server, gst-play-1.0
+  python3-opencv gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base-apps
   # sanitizers, fuzzing, memory checks, plots
   clang libclang-rt-14-dev valgrind gnuplot-nox
   # formatting check (GNU indent, GStreamer's style)
