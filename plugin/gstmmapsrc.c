@@ -819,7 +819,11 @@ gst_mmap_src_update_caps (GstMmapSrc * self)
   GST_OBJECT_LOCK (self);
   gst_caps_replace (&self->caps, self->file_caps);
   GST_OBJECT_UNLOCK (self);
-  if (gst_base_src_set_caps (GST_BASE_SRC (self), self->file_caps))
+  /* Ask first: a refused caps event only shows later, as basesrc's
+   * "not-negotiated" with no word of what the writer sends. */
+  if (gst_pad_peer_query_accept_caps (GST_BASE_SRC_PAD (self),
+          self->file_caps) &&
+      gst_base_src_set_caps (GST_BASE_SRC (self), self->file_caps))
     return TRUE;
   peer = gst_pad_peer_query_caps (GST_BASE_SRC_PAD (self), NULL);
   GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
