@@ -12,6 +12,7 @@
 #
 # Steps: meson (the suite), sanitize (the suite under ASan+UBSan), fuzz
 # (libFuzzer, FUZZ_SECONDS), valgrind (a two-process run under memcheck),
+# install (meson install into a staging directory, used from there),
 # format (scripts/format.sh --check).
 # TEST_STEPS="meson" runs a subset.
 #
@@ -115,12 +116,19 @@ step_valgrind() {
   BUILD_DIR="$BUILD_DIR" ./tests/valgrind-twoproc.sh
 }
 
+# Step: `meson install --destdir` with --prefix=/usr, and the plugin, the
+# library's pkg-config file, the Python module and gst-mmap-info used
+# from the staged tree.
+step_install() {
+  ./tests/install.sh
+}
+
 # Step: the C sources are formatted in GStreamer's style.
 step_format() {
   ./scripts/format.sh --check && echo "format: 1 passed, 0 failed"
 }
 
-STEPS=(meson sanitize fuzz valgrind format)
+STEPS=(meson sanitize fuzz valgrind install format)
 if [ -n "${TEST_STEPS:-}" ]; then
   read -r -a STEPS <<<"$TEST_STEPS"
 fi
