@@ -808,13 +808,14 @@ frame_step (MmapRingReader * r, MrFile * f, MmapRingFrame * fr,
     case RD_OK:
       break;
     case RD_TORN:
-    case RD_DROPPED:
-      /* Lost only once a newer frame is there: a slot that stays odd, or
-       * a log of dropped frames, with no frame after it proves nothing
-       * (a hostile file could make us count for ever). */
+      /* Lost only once a newer frame is there: a slot that stays odd
+       * with no frame after it proves nothing (a hostile file could make
+       * us wait on it, never count for ever: the lag limit above bounds
+       * this walk). */
       if (!newer_present (r, f, r->next, ws))
         return STEP_NONE;
       /* fall through */
+    case RD_DROPPED:
     case RD_LOST:
       lose (r, 1);
       r->next++;
@@ -1036,11 +1037,21 @@ follow_step (MmapRingReader * r, MrFile * f, uint64_t deadline,
     return STEP_EVENT;
   }
   if (r->finished) {
-    /* Frames numbered and never readable (dropped last, or lost in a
-     * slot the writer stopped rewriting): lost, if the number is
-     * believable. */
-    if (ws >= r->next && ws - r->next < f->hdr.slot_count)
-      lose (r, ws - r->next + 1);
+    /* Frames numbered and never readable (a slot the writer stopped
+     * rewriting): lost; but not numbers no slot says were published. */
+    uint64_t lost = 0, at;
+    MmapSlotDesc d;
+    uint32_t idx;
+    uint64_t lock;
+    char why[8];
+
+    for (at = r->next; at <= ws && ws - r->next < f->hdr.slot_count; at++) {
+      if (read_desc (r, f, at, &d, &idx, &lock, why, sizeof (why)) ==
+          RD_UNPUBLISHED)
+        break;
+      lost++;
+    }
+    lose (r, lost);
     return leave_file (r, f, state, ev, err);
   }
   now = mr_now (CLOCK_MONOTONIC);

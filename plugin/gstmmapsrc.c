@@ -686,8 +686,13 @@ gst_mmap_src_default_layout (GstMmapSrc * self, const MmapRingFrame * fr)
   const GstVideoInfo *vi = &self->file_vinfo;
   guint p;
 
-  if (fr->size != GST_VIDEO_INFO_SIZE (vi) ||
-      fr->n_planes != GST_VIDEO_INFO_N_PLANES (vi))
+  if (fr->size != GST_VIDEO_INFO_SIZE (vi))
+    return FALSE;
+  /* No plane layout: the flat payload, which at this size is the caps'
+   * default layout (FORMAT.md 13). */
+  if (fr->n_planes == 0)
+    return TRUE;
+  if (fr->n_planes != GST_VIDEO_INFO_N_PLANES (vi))
     return FALSE;
   for (p = 0; p < fr->n_planes; p++)
     if (fr->plane_offset[p] != GST_VIDEO_INFO_PLANE_OFFSET (vi, p) ||
@@ -783,6 +788,9 @@ gst_mmap_src_to_default_layout (GstMmapSrc * self, GstBuffer * buf,
   gboolean ok = FALSE;
   guint p;
 
+  /* The row padding gst_video_frame_copy leaves alone must not be
+   * whatever the heap held. */
+  gst_buffer_memset (conv, 0, 0, GST_VIDEO_INFO_SIZE (vi));
   for (p = 0; p < GST_VIDEO_INFO_N_PLANES (vi); p++) {
     in_info.offset[p] = fr->plane_offset[p];
     in_info.stride[p] = fr->plane_stride[p];
