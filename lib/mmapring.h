@@ -118,6 +118,10 @@ typedef struct {
   uint64_t skipped;           /* reader: frames lost just before this one */
   int32_t discont;            /* reader: a gap, or a new writer, before it */
   int32_t keyframe;           /* reader: not a delta unit */
+  int32_t reserved;
+  uint64_t found_monotonic_ns;  /* reader: CLOCK_MONOTONIC when it found the
+                                 * frame (publication to here is the
+                                 * wake-up, here to output the caller's) */
 } MmapRingFrame;
 
 /* ---------------------------------------------------------------- writer */

@@ -716,6 +716,7 @@ deliver (MmapRingReader * r, MrFile * f, const MmapSlotDesc * d,
   fr->skipped = r->pending_skipped;
   fr->discont = r->pending_discont;
   fr->keyframe = !(d->buffer_flags & MMAP_BUFFER_FLAG_DELTA_UNIT);
+  fr->found_monotonic_ns = mr_now (CLOCK_MONOTONIC);
 
   r->have_frame = 1;
   r->fr_file = f;

@@ -128,6 +128,8 @@ struct _GstMmapSrc
   /* Counters, also GST_OBJECT_LOCK (the stats property reads them). */
   guint64 latency_last;         /* ns from publication to output */
   guint64 latency_sum;
+  guint64 wake_last;            /* ns from publication to finding it */
+  guint64 wake_sum;
   guint64 frames_out;
 
   /* Streaming thread only; start() and stop() do not overlap it. */
@@ -269,13 +271,15 @@ static GstStructure *
 gst_mmap_src_stats (GstMmapSrc * self)
 {
   MmapRingReaderStats st = { 0 };
-  guint64 last, sum, out;
+  guint64 last, sum, out, wake_last, wake_sum;
 
   GST_OBJECT_LOCK (self);
   if (self->reader)
     mmapring_reader_stats (self->reader, &st);
   last = self->latency_last;
   sum = self->latency_sum;
+  wake_last = self->wake_last;
+  wake_sum = self->wake_sum;
   out = self->frames_out;
   GST_OBJECT_UNLOCK (self);
   return gst_structure_new ("mmapsrc-stats",
@@ -286,6 +290,8 @@ gst_mmap_src_stats (GstMmapSrc * self)
       "writers-seen", G_TYPE_UINT64, st.writers_seen,
       "latency-last-us", G_TYPE_DOUBLE, last / 1000.0,
       "latency-average-us", G_TYPE_DOUBLE, out ? sum / 1000.0 / out : 0.0,
+      "wake-last-us", G_TYPE_DOUBLE, wake_last / 1000.0,
+      "wake-average-us", G_TYPE_DOUBLE, out ? wake_sum / 1000.0 / out : 0.0,
       NULL);
 }
 
@@ -307,6 +313,7 @@ gst_mmap_src_start (GstBaseSrc * bsrc)
   max_leases = self->max_leases;
   spin = self->spin_time;
   self->latency_last = self->latency_sum = self->frames_out = 0;
+  self->wake_last = self->wake_sum = 0;
   GST_OBJECT_UNLOCK (self);
 
   if (!self->path || !*self->path) {
@@ -887,6 +894,8 @@ gst_mmap_src_frame (GstMmapSrc * self, const MmapRingFrame * fr,
   self->frames_out++;
   self->latency_last = latency;
   self->latency_sum += latency;
+  self->wake_last = fr->found_monotonic_ns - fr->publish_monotonic_ns;
+  self->wake_sum += self->wake_last;
   GST_OBJECT_UNLOCK (self);
   if (self->pending_headers->len) {
     /* Joining: the stream headers, then the first (key)frame. */
