@@ -110,7 +110,7 @@ char *mr_strdup (const char *s);
 char *mr_strdup_printf (const char *fmt, ...)
     __attribute__((format (printf, 1, 2)));
 /* The writer pid of what is at `path`, for messages, as "pid N" or
- * "pid N in another PID namespace"; "unknown pid" if unreadable. */
+ * "pid N in another PID namespace". */
 void mr_describe_writer (const MmapFileHeader * h, char *buf, size_t size);
 
 /* --- files --- */

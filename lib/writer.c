@@ -72,13 +72,21 @@ static MmapRingStatus
 describe_busy (MmapRingWriter * w, MmapRingError * err)
 {
   MmapFileHeader h;
-  char who[96] = "unknown pid";
+  char who[96];
   int fd = open (w->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 
+  /* The pid of the file at the path only if its writer lives: a live
+   * owner may not have made its file yet (no caps), and the file there
+   * may be a dead writer's. */
+  snprintf (who, sizeof (who), "which has not created its file yet");
   if (fd >= 0) {
     if (pread (fd, &h, sizeof (h), 0) == (ssize_t) sizeof (h) &&
-        memcmp (h.magic, MMAP_FORMAT_MAGIC, 8) == 0)
-      mr_describe_writer (&h, who, sizeof (who));
+        memcmp (h.magic, MMAP_FORMAT_MAGIC, 8) == 0 &&
+        mr_write_locked (fd, MMAP_WRITER_LOCK_OFFSET, 1) == 1) {
+      char pid[80];
+      mr_describe_writer (&h, pid, sizeof (pid));
+      snprintf (who, sizeof (who), "%s", pid);
+    }
     close (fd);
   }
   mr_error (err, MMAPRING_ERR_BUSY, EAGAIN, "%s: in use by another writer "
@@ -674,9 +682,14 @@ acquire_index (MrFile * f)
   int reclaimed = 0, best;
 
   if (++f->since_reclaim >= 64) {
+    struct stat st;
     f->since_reclaim = 0;
     reclaimed = 1;
     reclaim_dead_readers (f);
+    /* Someone may have cut pages we never touch (the SIGBUS guard only
+     * sees the ones we do): new readers would refuse the file. */
+    if (fstat (f->fd, &st) == 0 && (uint64_t) st.st_size < f->hdr.file_size)
+      __atomic_store_n (&f->broken, 1, __ATOMIC_RELAXED);
   }
   excluded = f->busy | mr_leased_slots (f);
   for (;;) {

@@ -3,7 +3,11 @@ child processes with their output in files, the gst-mmap file's layout
 as a test reads and patches it, the writer's and readers' OFD locks, and
 the stamped-frame program bench/mmapbench driven line by line.
 
-Layout and offsets: include/mmapformat.h (format version 1).
+Layout: format version 2 (docs/FORMAT.md, lib/mmapring-format.h).  Not
+one offset is spelled out here: every field table is built from the
+Python module's mmapring.layout, which reads the C header's structs and
+checks them against its _Static_asserts, so a test that patches a field
+patches the one the library reads.
 """
 
 import fcntl
@@ -19,132 +23,153 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
-# Run by hand from the source tree: the build tree's plugin and benchmark.
+# Run by hand from the source tree: the build tree's plugin, benchmark and
+# Python module (meson gives all three through the environment).
 if "GST_PLUGIN_PATH" not in os.environ:
     os.environ["GST_PLUGIN_PATH"] = os.path.join(SOURCE_ROOT, "build",
                                                  "plugin")
 MMAPBENCH = os.environ.get("MMAPBENCH") or os.path.join(
     SOURCE_ROOT, "build", "bench", "mmapbench")
+try:
+    import mmapring  # noqa: F401
+except ImportError:
+    sys.path[:0] = [os.path.join(SOURCE_ROOT, "build", "python"),
+                    os.path.join(SOURCE_ROOT, "python")]
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        sys.path[:2] + [os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+from mmapring import layout  # noqa: E402
 
 sys.path.insert(0, os.path.join(HERE, ".."))
 # What every Python test driver shares; re-exported for robust.py/soak.py.
 from gstmmaptest import (GST_INSPECT, GST_LAUNCH, PROC_TIMEOUT,  # noqa
                          WAIT_TIMEOUT, Proc, log, signal_name, wait_for)
 
-# --- the file (include/mmapformat.h) ---
+# --- the file (lib/mmapring-format.h, through mmapring.layout) ---
 
-HEADER_SIZE = 4096
-READER_TABLE_OFFSET = 4096
-READER_ENTRY_SIZE = 64
-READER_MAX = 64
-SLOT_DESC_OFFSET = 8192
-SLOT_DESC_SIZE = 256
-CAPS_OFFSET = 1024
-CAPS_MAX = 3072
-SLOT_LOG_OFFSET = 256
-SLOT_LOG = 64
+HEADER_SIZE = layout.HEADER_SIZE
+READER_TABLE_OFFSET = layout.READER_TABLE_OFFSET
+READER_ENTRY_SIZE = layout.READER_ENTRY_SIZE
+READER_MAX = layout.READER_MAX
+SLOT_DESC_OFFSET = layout.SLOT_DESC_OFFSET
+SLOT_DESC_SIZE = layout.SLOT_DESC_SIZE
+SLOT_LOG_OFFSET = layout.SLOT_LOG_OFFSET
+SLOT_LOG = layout.SLOT_LOG
+CAPS_MAX = layout.CAPS_MAX
+WRITER_LOCK_OFFSET = layout.WRITER_LOCK_OFFSET
+SLOT_NONE = 0xFFFFFFFF          # slot_log: the writer dropped the frame
+LOCK_FILE_SUFFIX = layout.LOCK_FILE_SUFFIX.rstrip(b"\0").decode()
 
-STATE_INIT, STATE_RUNNING, STATE_GONE, STATE_REPLACED = 0, 1, 2, 3
+STATE_INIT = layout.STATE_INIT
+STATE_RUNNING = layout.STATE_RUNNING
+STATE_GONE = layout.STATE_GONE
+STATE_REPLACED = layout.STATE_REPLACED
 
-# name: (offset, struct format), little-endian.
-HEADER_FIELDS = {
-    "magic": (0, "8s"),
-    "version": (8, "I"),
-    "header_size": (12, "I"),
-    "file_size": (16, "Q"),
-    "slot_count": (24, "I"),
-    "slot_desc_size": (28, "I"),
-    "slot_desc_offset": (32, "Q"),
-    "slot_data_offset": (40, "Q"),
-    "slot_stride": (48, "Q"),
-    "slot_capacity": (56, "Q"),
-    "reader_table_offset": (64, "I"),
-    "reader_count": (68, "I"),
-    "reader_entry_size": (72, "I"),
-    "caps_length": (76, "I"),
-    "caps_seq": (80, "Q"),
-    "writer_id": (88, "Q"),
-    "writer_pid": (96, "I"),
-    "flags": (100, "I"),
-    "base_seq": (104, "Q"),
-    "state": (128, "I"),
-    "futex": (132, "I"),
-    "waiters": (136, "I"),
-    "eos": (140, "I"),
-    "write_seq": (144, "Q"),
-    "latency_ns": (152, "Q"),
-    "lease_limit": (160, "I"),
-    "leases_held": (164, "I"),
-}
+# C element types of the header's fields, as struct(3) formats.
+_CTYPES = {"char": "s", "uint8_t": "B", "int32_t": "i", "uint32_t": "I",
+           "int64_t": "q", "uint64_t": "Q"}
 
-ENTRY_FIELDS = {
-    "reader_id": (0, "Q"),
-    "pid": (8, "I"),
-    "leases": (16, "Q"),
-    "last_seq": (24, "Q"),
-}
 
-DESC_FIELDS = {
-    "lock": (0, "Q"),
-    "seq": (8, "Q"),
-    "offset": (40, "Q"),
-    "size": (80, "Q"),
-    "n_planes": (92, "I"),
-    "plane_offset": (96, "4Q"),
-    "plane_stride": (128, "4i"),
-    "caps_seq": (144, "Q"),
-}
+def _fields(struct_name):
+    """name: (offset, struct format) of every field of a struct of
+    lib/mmapring-format.h but its reserved bytes, little-endian; arrays
+    as "8s" (char[8]) or "64I" (uint32_t[64])."""
+    out = {}
+    for name, f in layout.ffi.typeof(struct_name).fields:
+        if name.startswith("reserved"):
+            continue
+        t = f.type
+        if t.kind == "array":
+            fmt = "%d%s" % (t.length, _CTYPES[t.item.cname])
+        else:
+            fmt = _CTYPES[t.cname]
+        if layout.offset(struct_name, name) != f.offset or \
+                struct.calcsize("<" + fmt) != layout.field_size(struct_name,
+                                                                 name):
+            raise ImportError("robustlib: %s.%s does not match the layout" %
+                              (struct_name, name))
+        out[name] = (f.offset, fmt)
+    return out
+
+
+HEADER_FIELDS = _fields("MmapFileHeader")
+ENTRY_FIELDS = _fields("MmapReaderEntry")
+DESC_FIELDS = _fields("MmapSlotDesc")
+# The live words (FORMAT.md 4.1): from `state` to the end of slot_log.
+LIVE_START = HEADER_FIELDS["state"][0]
+LIVE_END = SLOT_LOG_OFFSET + 4 * SLOT_LOG
 
 
 def _unpack(data, fields, base=0):
     out = {}
     for name, (off, fmt) in fields.items():
         v = struct.unpack_from("<" + fmt, data, base + off)
-        out[name] = v[0] if len(v) == 1 else list(v)
+        out[name] = v[0] if len(v) == 1 or fmt.endswith("s") else list(v)
     return out
 
 
 def parse_header(data):
-    """The header fields of `data` (at least 4096 bytes) as a dict, with
-    the caps string; None when it is not a gst-mmap header."""
-    if len(data) < HEADER_SIZE or data[:8] != b"GSTMMAP\0":
+    """The header fields of `data` (at least 4096 bytes, the start of a
+    file) as a dict, slot_log a list; None when it is not a gst-mmap
+    header.  `caps` is the caps string (caps_offset, caps_length) when
+    `data` holds it, else None."""
+    if len(data) < HEADER_SIZE or data[:8] != layout.FORMAT_MAGIC:
         return None
     h = _unpack(data, HEADER_FIELDS)
-    h["caps"] = data[CAPS_OFFSET:CAPS_OFFSET + CAPS_MAX].split(
-        b"\0", 1)[0].decode(errors="replace")
-    h["slot_log"] = list(struct.unpack_from("<%dI" % SLOT_LOG, data,
-                                            SLOT_LOG_OFFSET))
+    off, n = h["caps_offset"], h["caps_length"]
+    h["caps"] = None
+    if n < CAPS_MAX and off + n <= len(data):
+        h["caps"] = data[off:off + n].decode(errors="replace")
     return h
 
 
 def read_header(path):
-    """The header of the file at `path`, or None (no file, not ours)."""
+    """The header of the file at `path`, with its caps, or None (no file,
+    not ours)."""
     try:
         with open(path, "rb") as f:
-            return parse_header(f.read(HEADER_SIZE))
+            h = parse_header(f.read(HEADER_SIZE))
+            if h is not None and h["caps_length"] < CAPS_MAX:
+                f.seek(h["caps_offset"])
+                h["caps"] = f.read(h["caps_length"]).decode(
+                    errors="replace")
+            return h
     except (FileNotFoundError, IsADirectoryError):
         return None
 
 
-def reader_entries(path):
-    """Live entries of the reader table: dicts with reader_id, pid,
-    leases (bit mask) and `index`."""
+def entries(path, in_use=True):
+    """The reader table's entries (all 64, or those with a reader_id):
+    dicts of the entry's fields and `index`."""
     with open(path, "rb") as f:
         f.seek(READER_TABLE_OFFSET)
         data = f.read(READER_MAX * READER_ENTRY_SIZE)
     out = []
     for i in range(len(data) // READER_ENTRY_SIZE):
         e = _unpack(data, ENTRY_FIELDS, i * READER_ENTRY_SIZE)
-        if e["reader_id"]:
-            e["index"] = i
+        e["index"] = i
+        if e["reader_id"] or not in_use:
             out.append(e)
     return out
+
+
+def reader_entries(path):
+    """Entries in use: dicts with reader_id, pid, leases (bit mask),
+    waiting, ... and `index`."""
+    return entries(path)
 
 
 def leases_of(path, pid):
     """How many slots process `pid` leases in the file now."""
     return sum(bin(e["leases"]).count("1") for e in reader_entries(path)
                if e["pid"] == pid)
+
+
+def leases_total(path):
+    """Slots leased in the file now, all readers together: the bits set in
+    every entry's `leases` (FORMAT.md 15; version 1's leases_held counter
+    is gone)."""
+    return sum(bin(e["leases"]).count("1")
+               for e in entries(path, in_use=False))
 
 
 def patch(path, offset, fmt, value):
@@ -166,24 +191,53 @@ def patch_desc(path, idx, name, value):
     patch(path, SLOT_DESC_OFFSET + idx * SLOT_DESC_SIZE + off, fmt, value)
 
 
-# --- OFD locks (the writer's lock is byte 0, see mmapformat.h) ---
+def header_word(name):
+    """(offset, struct format) of a header field, for code that reads or
+    pokes it in a mapping."""
+    return HEADER_FIELDS[name]
+
+
+def lock_path(loc):
+    """The location's lock file, DIR/.NAME.lock (FORMAT.md 3)."""
+    d, base = os.path.split(loc)
+    return os.path.join(d, "." + base + LOCK_FILE_SUFFIX)
+
+
+# --- OFD locks (FORMAT.md 11 and 15) ---
 
 F_OFD_GETLK, F_OFD_SETLK = 36, 37
 
 
 def _flock(l_type, start, length):
-    # struct flock on Linux: short type, short whence, off_t start, off_t
-    # len, pid_t pid (native alignment).
+    # struct flock on 64-bit Linux (FORMAT.md 11): short type, short
+    # whence, off_t start, off_t len, pid_t pid (0), native alignment.
     return struct.pack("hhqqi4x", l_type, os.SEEK_SET, start, length, 0)
 
 
-def locked_by_other(path, start=0, length=1):
-    """Whether another open file description holds a lock on the range
-    (for byte 0: whether a live writer owns the file)."""
-    fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+def writer_lock_held(path):
+    """Whether a live writer holds its file (FORMAT.md 11): ask, on a
+    read-only descriptor, whether a read lock on byte 0 would be refused.
+    Only a write lock refuses one: read locks anyone took never count."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        r = fcntl.fcntl(fd, F_OFD_GETLK, _flock(fcntl.F_WRLCK, start,
-                                                 length))
+        r = fcntl.fcntl(fd, F_OFD_GETLK,
+                        _flock(fcntl.F_RDLCK, WRITER_LOCK_OFFSET, 1))
+    finally:
+        os.close(fd)
+    return struct.unpack_from("h", r)[0] != fcntl.F_UNLCK
+
+
+def location_owned(loc):
+    """Whether a writer owns the location: the write lock on byte 0 of its
+    lock file (FORMAT.md 3); None when there is no lock file."""
+    try:
+        fd = os.open(lock_path(loc), os.O_WRONLY | os.O_CLOEXEC |
+                     os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
+    try:
+        r = fcntl.fcntl(fd, F_OFD_GETLK,
+                        _flock(fcntl.F_RDLCK, WRITER_LOCK_OFFSET, 1))
     finally:
         os.close(fd)
     return struct.unpack_from("h", r)[0] != fcntl.F_UNLCK
@@ -193,8 +247,16 @@ def hold_writer_lock(path):
     """Takes the writer's lock on `path` as a live writer would; the fd
     holds it until closed."""
     fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
-    fcntl.fcntl(fd, F_OFD_SETLK, _flock(fcntl.F_WRLCK, 0, 1))
+    fcntl.fcntl(fd, F_OFD_SETLK, _flock(fcntl.F_WRLCK, WRITER_LOCK_OFFSET,
+                                        1))
     return fd
+
+
+def take_read_lock(fd, start, length):
+    """An OFD read lock on [start, start + length) of fd (length 0: to
+    the end of the file, however it grows), as anyone who may open the
+    file may take; raises OSError when refused."""
+    fcntl.fcntl(fd, F_OFD_SETLK, _flock(fcntl.F_RDLCK, start, length))
 
 
 class Bench(Proc):

@@ -7,9 +7,11 @@ the reader's output can be compared with exactly what was written.
 
 Run by meson (tests/meson.build), one case per meson test:
     /usr/bin/python3 twoproc.py TwoProcess.test_<case>
-It needs the system's Python with python3-gi (GStreamer bindings).  Run
-by hand from the source tree it uses build/plugin unless GST_PLUGIN_PATH
-is set.
+It needs the system's Python with python3-gi (GStreamer bindings), and
+the Python module mmapring for the file's layout (format version 2, read
+through mmapring.layout: no offset is spelled out here).  Run by hand
+from the source tree it uses build/plugin and build/python unless
+GST_PLUGIN_PATH and PYTHONPATH say otherwise (`meson devenv -C BUILD`).
 
 Every process gets a timeout: a hang fails the test, it never blocks it.
 The assertions are about what a user sees: bytes, caps, frame counts,
@@ -33,6 +35,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if "GST_PLUGIN_PATH" not in os.environ:
     os.environ["GST_PLUGIN_PATH"] = os.path.join(HERE, "..", "..", "build",
                                                  "plugin")
+try:
+    from mmapring import layout
+except ImportError:
+    sys.path[:0] = [os.path.join(HERE, "..", "..", "build", "python"),
+                    os.path.join(HERE, "..", "..", "python")]
+    from mmapring import layout
 
 import gi  # noqa: E402
 
@@ -47,32 +55,42 @@ from gstmmaptest import (GST_INSPECT, GST_LAUNCH, PROC_TIMEOUT,  # noqa: E402
                          Proc, log, wait_for)
 
 
-# Offsets in the file header (include/mmapformat.h).
-H_MAGIC = 0
-H_WRITER_PID = 96
-H_STATE = 128
-H_WRITE_SEQ = 144
-H_BASE_SEQ = 104
-H_CAPS = 1024
-STATE_RUNNING = 1
+STATE_RUNNING = layout.STATE_RUNNING
+# The header fields a test looks at: (offset, struct format), from the
+# layout of lib/mmapring-format.h.
+_HEADER_FIELDS = {name: (layout.offset("MmapFileHeader", name),
+                         {4: "<I", 8: "<Q"}[layout.field_size(
+                             "MmapFileHeader", name)])
+                  for name in ("writer_pid", "state", "write_seq",
+                               "base_seq", "caps_offset", "caps_length")}
 
 
 def read_header(path):
-    """The fields of a gst-mmap file's header a test looks at, or None."""
+    """The fields of a gst-mmap file's header a test looks at, with its
+    caps (caps_length bytes at caps_offset), or None."""
     try:
         with open(path, "rb") as f:
-            h = f.read(4096)
+            h = f.read(layout.HEADER_SIZE)
+            if len(h) < layout.HEADER_SIZE or \
+                    h[:len(layout.FORMAT_MAGIC)] != layout.FORMAT_MAGIC:
+                return None
+            out = {name: struct.unpack_from(fmt, h, off)[0]
+                   for name, (off, fmt) in _HEADER_FIELDS.items()}
+            if out["caps_length"] >= layout.CAPS_MAX:
+                return None
+            f.seek(out["caps_offset"])
+            out["caps"] = f.read(out["caps_length"]).decode(
+                errors="replace")
     except FileNotFoundError:
         return None
-    if len(h) < 4096 or h[:8] != b"GSTMMAP\0":
-        return None
-    return {
-        "writer_pid": struct.unpack_from("<I", h, H_WRITER_PID)[0],
-        "state": struct.unpack_from("<I", h, H_STATE)[0],
-        "write_seq": struct.unpack_from("<Q", h, H_WRITE_SEQ)[0],
-        "base_seq": struct.unpack_from("<Q", h, H_BASE_SEQ)[0],
-        "caps": h[H_CAPS:].split(b"\0", 1)[0].decode(),
-    }
+    return out
+
+
+def lock_path(loc):
+    """The location's lock file (FORMAT.md 3): DIR/.NAME.lock."""
+    d, base = os.path.split(loc)
+    return os.path.join(d, "." + base + layout.LOCK_FILE_SUFFIX.rstrip(
+        b"\0").decode())
 
 
 def frame_size(caps_str):
@@ -334,16 +352,20 @@ class TwoProcess(unittest.TestCase):
                       "the reader ended without EOS\n" + r.describe())
         self.assertFalse(os.path.exists(self.loc),
                          "the writer left its file behind at a clean stop")
+        self.assertFalse(os.path.exists(lock_path(self.loc)),
+                         "the writer left its lock file behind at a clean "
+                         "stop")
         log("checked: a reader started before the writer exited 0 on the "
-            "writer's EOS; the writer removed its file")
+            "writer's EOS; the writer removed its file and its lock file")
 
     def test_garbage_refused(self):
         cases = [
+            # The library's words: "PATH: not a gst-mmap file (why)".
             ("64 KiB of random bytes", os.urandom(65536),
-             ["not a gst-mmap file"]),
-            ("an empty file", b"", ["too short", "not a gst-mmap file"]),
+             ["not a gst-mmap file (bad magic)"]),
+            ("an empty file", b"", ["not a gst-mmap file"]),
             ("a short text file", b"hello, I am not a ring\n",
-             ["too short", "not a gst-mmap file"]),
+             ["not a gst-mmap file"]),
         ]
         for what, content, reasons in cases:
             with open(self.loc, "wb") as f:
@@ -354,9 +376,10 @@ class TwoProcess(unittest.TestCase):
             err = r.stderr()
             self.assertNotEqual(rc, 0, "%s: the reader exited 0\n%s" %
                                 (what, r.describe()))
-            self.assertIn(self.loc, err, "%s: the error does not name the "
-                          "file\n%s" % (what, r.describe()))
-            self.assertTrue(any(reason in err for reason in reasons),
+            self.assertIn(self.loc + ": ", err, "%s: the error does not name "
+                          "the file\n%s" % (what, r.describe()))
+            self.assertTrue(any(self.loc + ": " + reason in err
+                                for reason in reasons),
                             "%s: the error does not say any of %r\n%s" %
                             (what, reasons, r.describe()))
             with open(self.loc, "rb") as f:
@@ -385,8 +408,7 @@ class TwoProcess(unittest.TestCase):
         err = w2.stderr()
         self.assertNotEqual(rc, 0, "the second writer exited 0\n" +
                             w2.describe())
-        self.assertIn(self.loc, err, w2.describe())
-        busy = "in use by another writer (pid %d)" % w1.pid
+        busy = "%s: in use by another writer (pid %d)" % (self.loc, w1.pid)
         self.assertIn(busy, err, w2.describe())
 
         # The first writer is unharmed: same file, still publishing, and a
@@ -406,6 +428,9 @@ class TwoProcess(unittest.TestCase):
         self.assert_exit(w1)
         self.assertFalse(os.path.exists(self.loc),
                          "the first writer left its file at a clean stop")
+        self.assertFalse(os.path.exists(lock_path(self.loc)),
+                         "the first writer left its lock file at a clean "
+                         "stop")
         log("checked: a second writer exited %d with %r; the first (pid "
             "%d) kept publishing in the same file, a reader got 5 frames "
             "from it, and Ctrl-C removed the file" %
