@@ -213,6 +213,8 @@ class Bench:
         # two versions in one report.
         self.plugin = snapshot(os.path.join(self.plugin_dir, "libgstmmap.so"),
                                os.path.join(self.workdir, "plugin"))
+        # ... and of the library it links (its RUNPATH is $ORIGIN/../lib).
+        snapshot_library(self.plugin_dir, os.path.join(self.workdir, "lib"))
         self.env = dict(os.environ)
         self.env["GST_PLUGIN_PATH"] = os.path.dirname(self.plugin)
         # A registry of our own: other GStreamer programs running meanwhile
@@ -225,7 +227,9 @@ class Bench:
         if args.baseline:
             self.base_env["GST_PLUGIN_PATH"] = os.path.dirname(snapshot(
                 os.path.join(args.baseline, "libgstmmap.so"),
-                os.path.join(self.workdir, "baseline")))
+                os.path.join(self.workdir, "baseline", "plugin")))
+            snapshot_library(args.baseline, os.path.join(
+                self.workdir, "baseline", "lib"))
             self.base_env["GST_REGISTRY_1_0"] = os.path.join(
                 self.workdir, "registry-baseline.bin")
         self.procs = []
@@ -967,6 +971,16 @@ def git_info(root):
 def snapshot(path, directory):
     os.makedirs(directory)
     return shutil.copy2(path, directory)
+
+
+def snapshot_library(plugin_dir, directory):
+    """libmmapring next to a snapshot of the plugin (builds that have it:
+    from format 2 on, the plugin is a front end over it)."""
+    lib = os.path.join(plugin_dir, "..", "lib", "libmmapring.so.0")
+    if os.path.exists(lib):
+        os.makedirs(directory)
+        shutil.copy2(os.path.realpath(lib), os.path.join(
+            directory, "libmmapring.so.0"))
 
 
 def command_line(args):

@@ -267,8 +267,12 @@ void mmapring_reader_set_max_lag (MmapRingReader * r, uint32_t frames);
  * once).  Default: on, 2. */
 void mmapring_reader_set_zero_copy (MmapRingReader * r, int enable,
     uint32_t max_leases);
-/* When the next frame is due (from the writer's period) within spin_ns,
- * poll for it rather than sleep; 0 (default) always sleeps. */
+/* Poll for the next frame in a window of spin_ns around the instant the
+ * writer's period predicts, rather than sleep through it (a sleeping
+ * reader pays a wake-up, tens of microseconds on a virtual CPU): at most
+ * spin_ns of CPU a frame, and none while the writer has no steady rhythm.
+ * Sets the calling thread's timer slack to 1 us.  0 (default): always
+ * sleep. */
 void mmapring_reader_set_spin (MmapRingReader * r, uint64_t spin_ns);
 /* Start, and resume after a gap, at a keyframe (streams with delta units
  * only), asking the writer for one.  Default: on. */

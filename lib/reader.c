@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -118,9 +119,14 @@ struct MmapRingReader
   uint8_t *sticky_buf;
   uint64_t sticky_buf_size;
 
-  /* Predicting the next publication, for spin_ns. */
-  uint64_t last_publish;
-  uint64_t period;
+  /* Predicting the next publication, for spin_ns (wait_frame). */
+  uint64_t last_publish;        /* of the last frame delivered */
+  uint64_t last_seq;
+  uint64_t period;              /* expected interval, 0: unknown */
+  uint64_t jitter;              /* mean |publication - prediction| */
+  uint64_t lateness;            /* mean lateness of a timed wake-up */
+  uint64_t wake_target;         /* what the pending timed wait aimed at */
+  unsigned misses;              /* recent frames outside the window */
 
   /* Waking a waiting next(). */
   int interrupted;              /* atomic */
@@ -672,17 +678,30 @@ open_step (MmapRingReader * r, MmapRingEvent * ev, MmapRingError * err,
 
 /* --- frames --- */
 
+/* The writer's rhythm, from consecutive frames: the period (the frames'
+ * duration, else the interval between publications) and how far the
+ * publications stray from where the period put them. */
 static void
 estimate_period (MmapRingReader * r, const MmapSlotDesc * d)
 {
-  if (d->duration != MMAP_TIME_NONE && d->duration < MR_NS)
+  uint64_t t = d->publish_monotonic_ns;
+  int follows = r->last_publish && d->seq == r->last_seq + 1 &&
+      t > r->last_publish && t - r->last_publish < MR_NS;
+
+  if (follows && r->period) {
+    uint64_t want = r->last_publish + r->period;
+    uint64_t off = t > want ? t - want : want - t;
+    r->jitter += ((int64_t) off - (int64_t) r->jitter) / 8;
+  }
+  if (d->duration != MMAP_TIME_NONE && d->duration && d->duration < MR_NS)
     r->period = d->duration;
-  else if (r->last_publish && d->publish_monotonic_ns > r->last_publish &&
-      d->publish_monotonic_ns - r->last_publish < MR_NS)
-    r->period = d->publish_monotonic_ns - r->last_publish;
+  else if (follows)
+    r->period = t - r->last_publish;
   else
     r->period = 0;
-  r->last_publish = d->publish_monotonic_ns;
+  r->last_publish = t;
+  r->last_seq = d->seq;
+  r->wake_target = 0;
 }
 
 static void
@@ -914,38 +933,81 @@ futex_sleep (MmapRingReader * r, MrFile * f, uint32_t seen, uint64_t t)
     __atomic_sub_fetch (&h->waiters, 1, __ATOMIC_SEQ_CST);
 }
 
+/* With spin_ns: this thread's timers fire within a microsecond of their
+ * time rather than the default 50 (timer slack is per thread). */
+static void
+precise_timers (void)
+{
+  static __thread int done;
+
+  if (!done) {
+    prctl (PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+    done = 1;
+  }
+}
+
 /* Waits for the writer's next publication or change, until `until`.
- * With spin_ns, polls write_seq around the instant the next frame is
- * due instead of sleeping through it. */
+ *
+ * Sleeping on the futex costs a wake-up when the frame comes: on a
+ * virtual CPU tens of microseconds that polling would save.  With
+ * spin_ns, the reader polls write_seq in a window of spin_ns around the
+ * instant the writer's period predicts, and sleeps the rest of the time.
+ * It gets there early by learning how late its timed wake-ups return,
+ * and does not poll at all while publications stray from the prediction
+ * by more than half the window (a writer without a steady rhythm), nor
+ * for a while after frames kept missing the window: the cost stays the
+ * window at most, and only when it pays.  While polling it is not
+ * counted in `waiters`, so the writer saves its wake-up call too. */
 static void
 wait_frame (MmapRingReader * r, MrFile * f, uint32_t seen, uint64_t ws,
     uint64_t until)
 {
   MmapFileHeader *h = MR_HDR (f);
-  uint64_t now = mr_now (CLOCK_MONOTONIC);
+  uint64_t now = mr_now (CLOCK_MONOTONIC), expect, start, end, wake;
 
   if (until <= now)
     return;
-  if (r->spin_ns && r->period && r->last_publish) {
-    uint64_t expect = r->last_publish + r->period;
-
-    if (now + r->spin_ns < expect) {
-      futex_sleep (r, f, seen, MR_MIN (expect - r->spin_ns - now, until - now));
+  if (!r->spin_ns || !r->period || !r->last_publish ||
+      r->jitter > r->spin_ns / 2 || r->misses > 8) {
+    if (r->misses)
+      r->misses--;              /* try again, some frames later */
+    futex_sleep (r, f, seen, until - now);
+    return;
+  }
+  precise_timers ();
+  if (r->wake_target) {
+    /* Back from the timed wait with no frame: how late did it return? */
+    if (now > r->wake_target)
+      r->lateness += ((int64_t) (now - r->wake_target) -
+          (int64_t) r->lateness) / 4;
+    r->lateness = MR_MIN (r->lateness, 2 * MR_MS);
+    r->wake_target = 0;
+  }
+  expect = r->last_publish + r->period;
+  start = expect - r->spin_ns / 2;
+  end = expect + r->spin_ns / 2;
+  wake = start > r->lateness ? start - r->lateness : 0;
+  if (now < wake) {
+    /* Registered: a frame that comes early still wakes us. */
+    r->wake_target = MR_MIN (wake, until);
+    futex_sleep (r, f, seen, r->wake_target - now);
+    return;
+  }
+  if (now < end) {
+    unsigned n = 0;
+    while (__atomic_load_n (&h->write_seq, __ATOMIC_ACQUIRE) == ws &&
+        !interrupted (r) && (++n & 31 || mr_now (CLOCK_MONOTONIC) < end))
+      mr_cpu_relax ();
+    if (__atomic_load_n (&h->write_seq, __ATOMIC_ACQUIRE) != ws) {
+      r->misses = 0;
       return;
     }
-    if (now < expect + r->spin_ns) {
-      unsigned n = 0;
-      while (__atomic_load_n (&h->write_seq, __ATOMIC_ACQUIRE) == ws &&
-          !interrupted (r) && (++n & 63 ||
-              mr_now (CLOCK_MONOTONIC) < expect + r->spin_ns))
-        mr_cpu_relax ();
-      if (__atomic_load_n (&h->write_seq, __ATOMIC_ACQUIRE) != ws)
-        return;
-      /* Late: stop predicting from this frame. */
-      r->last_publish = 0;
-    }
   }
-  futex_sleep (r, f, seen, until - now);
+  /* Past the window: sleep until it comes. */
+  r->misses += 2;
+  now = mr_now (CLOCK_MONOTONIC);
+  if (now < until)
+    futex_sleep (r, f, seen, until - now);
 }
 
 static int

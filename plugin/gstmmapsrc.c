@@ -129,6 +129,7 @@ struct _GstMmapSrc
   guint64 latency_last;         /* ns from publication to output */
   guint64 latency_sum;
   guint64 wake_last;            /* ns from publication to finding it */
+  guint64 publish_last;         /* CLOCK_MONOTONIC of that publication */
   guint64 wake_sum;
   guint64 frames_out;
 
@@ -271,7 +272,7 @@ static GstStructure *
 gst_mmap_src_stats (GstMmapSrc * self)
 {
   MmapRingReaderStats st = { 0 };
-  guint64 last, sum, out, wake_last, wake_sum;
+  guint64 last, sum, out, wake_last, wake_sum, publish_last;
 
   GST_OBJECT_LOCK (self);
   if (self->reader)
@@ -280,6 +281,7 @@ gst_mmap_src_stats (GstMmapSrc * self)
   sum = self->latency_sum;
   wake_last = self->wake_last;
   wake_sum = self->wake_sum;
+  publish_last = self->publish_last;
   out = self->frames_out;
   GST_OBJECT_UNLOCK (self);
   return gst_structure_new ("mmapsrc-stats",
@@ -292,7 +294,7 @@ gst_mmap_src_stats (GstMmapSrc * self)
       "latency-average-us", G_TYPE_DOUBLE, out ? sum / 1000.0 / out : 0.0,
       "wake-last-us", G_TYPE_DOUBLE, wake_last / 1000.0,
       "wake-average-us", G_TYPE_DOUBLE, out ? wake_sum / 1000.0 / out : 0.0,
-      NULL);
+      "publish-last-ns", G_TYPE_UINT64, publish_last, NULL);
 }
 
 static gboolean
@@ -896,6 +898,7 @@ gst_mmap_src_frame (GstMmapSrc * self, const MmapRingFrame * fr,
   self->latency_sum += latency;
   self->wake_last = fr->found_monotonic_ns - fr->publish_monotonic_ns;
   self->wake_sum += self->wake_last;
+  self->publish_last = fr->publish_monotonic_ns;
   GST_OBJECT_UNLOCK (self);
   if (self->pending_headers->len) {
     /* Joining: the stream headers, then the first (key)frame. */
