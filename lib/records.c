@@ -245,9 +245,12 @@ json_value (Json * j, const uint8_t * p, uint32_t size, uint32_t * at,
       puts_ (j, num);
       return 1;
     case MMAPRING_VALUE_DOUBLE:
-      if (isfinite (v.d))
+      if (isfinite (v.d)) {
         snprintf (num, sizeof (num), "%.17g", v.d);
-      else
+        /* Still a double to a JSON reader: 2.0, not 2. */
+        if (!strpbrk (num, ".eE"))
+          strcat (num, ".0");
+      } else
         snprintf (num, sizeof (num), "null");
       puts_ (j, num);
       return 1;

@@ -1001,11 +1001,15 @@ gst_mmap_sink_class_init (GstMmapSinkClass * klass)
    *
    * Counters since the last start: frames-written, frames-zero-copy
    * (rendered by upstream straight into a slot), frames-copied,
-   * frames-dropped (no free slot; should stay 0).
+   * frames-dropped (stays 0: only a frame drawn into a file someone
+   * truncated is dropped, and it still takes its number),
+   * records-dropped (metas or events that did not fit meta-size),
+   * keyframes-requested (readers' requests passed upstream).
    */
   g_object_class_install_property (gobject_class, PROP_STATS,
       g_param_spec_boxed ("stats", "Statistics",
-          "Frames written, zero-copy, copied and dropped since start",
+          "Frames written, zero-copy, copied and dropped, records dropped "
+          "and keyframes requested since start",
           GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 
   gst_element_class_add_static_pad_template (element_class, &sink_template);

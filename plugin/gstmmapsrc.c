@@ -155,6 +155,11 @@ struct _GstMmapSrc
   GBytes *sticky_replayed;
   GPtrArray *pending_headers;   /* GstBuffer, before the next frame */
   gchar *stream_id;             /* of the last stream-start pushed */
+  /* The writer's events for downstream, pushed by gst_mmap_src_probe
+   * just before the buffer (or EOS) they preceded; under the object lock
+   * (the probe runs in the streaming thread, as create()). */
+  GQueue events;
+  gboolean pushing_own;         /* a stream-start of ours is going out */
 };
 
 static void gst_mmap_src_uri_handler_init (gpointer iface, gpointer data);
@@ -373,6 +378,9 @@ gst_mmap_src_stop (GstBaseSrc * bsrc)
   g_clear_pointer (&self->sticky_replayed, g_bytes_unref);
   g_clear_pointer (&self->pending_headers, g_ptr_array_unref);
   g_clear_pointer (&self->stream_id, g_free);
+  GST_OBJECT_LOCK (self);
+  g_queue_clear_full (&self->events, (GDestroyNotify) gst_event_unref);
+  GST_OBJECT_UNLOCK (self);
   GST_DEBUG_OBJECT (self, "stopped: %" G_GUINT64_FORMAT " frames read, %"
       G_GUINT64_FORMAT " skipped", st.frames_read, st.frames_skipped);
   return TRUE;
@@ -411,26 +419,66 @@ gst_mmap_src_post (GstMmapSrc * self, GstStructure * s)
 
 /* --- events and stream headers from the writer --- */
 
-/* stream-start goes out at once (before the caps that follow it); tags
- * and custom events through GstBaseSrc's queue, which pushes them after
- * the segment and before the buffer create() returns next. */
+static void
+gst_mmap_src_push_stream_start (GstMmapSrc * self, GstEvent * ev)
+{
+  const gchar *id;
+
+  gst_event_parse_stream_start (ev, &id);
+  /* Once: the sticky area and the first frame may both carry it. */
+  if (!g_strcmp0 (id, self->stream_id)) {
+    gst_event_unref (ev);
+    return;
+  }
+  g_free (self->stream_id);
+  self->stream_id = g_strdup (id);
+  self->pushing_own = TRUE;
+  gst_pad_push_event (GST_BASE_SRC_PAD (self), ev);
+  self->pushing_own = FALSE;
+}
+
+/* stream-start goes out at once (before the caps that follow it); the
+ * other events wait in our queue for the buffer they preceded: by then
+ * the segment is out, so they come after it, and GstBaseSrc's own queue
+ * would drop sticky custom events and never flush before EOS. */
 static void
 gst_mmap_src_replay_event (GstMmapSrc * self, GstEvent * ev)
 {
   GST_DEBUG_OBJECT (self, "writer's event %" GST_PTR_FORMAT, ev);
   if (GST_EVENT_TYPE (ev) == GST_EVENT_STREAM_START) {
-    const gchar *id;
-    gst_event_parse_stream_start (ev, &id);
-    /* Once: the sticky area and the first frame may both carry it. */
-    if (!g_strcmp0 (id, self->stream_id)) {
-      gst_event_unref (ev);
-      return;
-    }
-    g_free (self->stream_id);
-    self->stream_id = g_strdup (id);
-    gst_pad_push_event (GST_BASE_SRC_PAD (self), ev);
-  } else
-    gst_element_send_event (GST_ELEMENT (self), ev);
+    gst_mmap_src_push_stream_start (self, ev);
+    return;
+  }
+  GST_OBJECT_LOCK (self);
+  g_queue_push_tail (&self->events, ev);
+  GST_OBJECT_UNLOCK (self);
+}
+
+/* On our source pad: the writer's events go out just before the next
+ * buffer, buffer list or EOS; GstBaseSrc's own stream-start (a random
+ * stream id) is replaced by the writer's. */
+static GstPadProbeReturn
+gst_mmap_src_probe (GstPad * pad, GstPadProbeInfo * info, gpointer data)
+{
+  GstMmapSrc *self = data;
+  GstEvent *ev;
+
+  if (info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) {
+    ev = GST_PAD_PROBE_INFO_EVENT (info);
+    if (GST_EVENT_TYPE (ev) == GST_EVENT_STREAM_START && !self->pushing_own)
+      return GST_PAD_PROBE_DROP;
+    if (GST_EVENT_TYPE (ev) != GST_EVENT_EOS)
+      return GST_PAD_PROBE_OK;
+  }
+  for (;;) {
+    GST_OBJECT_LOCK (self);
+    ev = g_queue_pop_head (&self->events);
+    GST_OBJECT_UNLOCK (self);
+    if (!ev)
+      break;
+    gst_pad_push_event (pad, ev);
+  }
+  return GST_PAD_PROBE_OK;
 }
 
 static void
@@ -887,6 +935,14 @@ gst_mmap_src_frame (GstMmapSrc * self, const MmapRingFrame * fr,
   gst_mmap_src_stamp (self, buf, fr);
   if (fr->meta_size)
     gst_mmap_buffer_add_metas (buf, fr->meta, fr->meta_size);
+  /* A writer that sent no stream-start (the C API, Python): one of our
+   * own, before the caps, as downstream expects. */
+  if (!self->stream_id) {
+    gchar *id = gst_pad_create_stream_id (GST_BASE_SRC_PAD (self),
+        GST_ELEMENT (self), self->path);
+    gst_mmap_src_push_stream_start (self, gst_event_new_stream_start (id));
+    g_free (id);
+  }
   if (!gst_mmap_src_update_caps (self)) {
     gst_buffer_unref (buf);
     return GST_FLOW_NOT_NEGOTIATED;
@@ -1050,6 +1106,10 @@ gst_mmap_src_init (GstMmapSrc * self)
   self->spin_time = DEFAULT_SPIN_TIME;
   self->max_lag = DEFAULT_MAX_LAG;
   self->timeout = DEFAULT_TIMEOUT;
+  g_queue_init (&self->events);
+  gst_pad_add_probe (GST_BASE_SRC_PAD (self), GST_PAD_PROBE_TYPE_BUFFER |
+      GST_PAD_PROBE_TYPE_BUFFER_LIST | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+      gst_mmap_src_probe, self, NULL);
   gst_base_src_set_format (GST_BASE_SRC (self), GST_FORMAT_TIME);
   gst_base_src_set_live (GST_BASE_SRC (self), DEFAULT_IS_LIVE);
 }

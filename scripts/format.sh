@@ -14,7 +14,7 @@ OPTS=(--braces-on-if-line --case-brace-indentation0 --case-indentation2
 # Our C, not generated or third-party files.  The two public headers of
 # lib/ are laid out by hand (GNU indent mangles their declaration blocks).
 mapfile -t FILES < <(git ls-files -co --exclude-standard 'lib/*.c' 'lib/mr-private.h' 'plugin/*.c' 'plugin/*.h' 'tests/check/*.c' 'tools/*.c' \
-  'tests/fuzz/*.c' 'examples/c/*.c' 'bench/*.c' 'tests/conformance/*.c')
+  'tests/fuzz/*.c' 'examples/c/*.c' 'bench/*.c' 'tests/conformance/*.c' 'tests/metas/*.c')
 
 check=0
 [ "${1:-}" = --check ] && check=1

@@ -82,10 +82,56 @@ command-line mode does it).
 Threads: a Reader or a Writer is used by one thread at a time; frames may
 be closed, and die, in any thread.  Linux only.
 
+Metas, events and tags (FORMAT.md section 16).  ``Frame.metas`` is a
+list with a dict per meta the writer's buffer carried, ``{"type": ...}``
+and the record's fields under the names FORMAT.md gives them:
+
+* ``"roi"`` (GstVideoRegionOfInterestMeta): roi-type, id, parent-id, x, y,
+  w, h, params (a list of structures);
+* ``"reference-timestamp"``: reference (caps string), timestamp, duration
+  (ns; 2**64 - 1 for none);
+* ``"timecode"``: fps-n, fps-d, flags, hours, minutes, seconds, frames,
+  field-count and, if the writer had one, latest-daily-jam (ISO 8601);
+* ``"caption"``: caption-type (GstVideoCaptionType value), data;
+* ``"custom"`` (GstCustomMeta): name (as registered), structure.
+
+``Frame.events`` lists the events the writer received since its previous
+frame, in the order received: ``{"type": "stream-start", "stream-id",
+"group-id", "flags"}``, ``{"type": "tags", "scope": "stream" or "global",
+"tags": {name: [values]}}``, ``{"type": "event", "sticky", "structure"}``
+(a custom downstream event).  A GstStructure is ``{"name": ..., "fields":
+{...}}``, a fraction ``[num, den]``, a buffer or caption data ``bytes``, a
+value of another GType ``{"type": GType name, "value": serialized text}``;
+integers int, doubles float (None if not finite), booleans bool.  This is
+the JSON the library makes of a value (mmapring_value_to_json), with
+bytes and doubles told apart from look-alikes by the value itself.  A
+record the library finds malformed is left out and counted in
+``Reader.records_malformed``.
+
+Events that came after the writer's last frame travel in a slot without a
+frame (NO_BUFFER): the Reader keeps them in ``Reader.pending_events`` and
+gives them with the next frame's ``events`` (first, in order); at EOS
+they are what ``pending_events`` holds (clear the list once handled if
+the reader goes on to a next stream).  Likewise the events of a frame
+that was overwritten while being copied.  Frames the reader skipped took
+their events with them.
+
+``Reader.stream_start`` (the fields of the last stream-start, or None)
+and ``Reader.tags`` (``{scope: {name: [values]}}``, merged as the writer
+merges them: a later value of a tag replaces the earlier one, a new
+stream starts its stream tags afresh) follow the writer: from its sticky
+area when the reader opens a file and after a gap, and from each event as
+it is read.  A reader that joins a running writer has them before its
+first frame, although the events that carried them went out long before.
+
 Command line: python3 -m mmapring LOCATION [-n N] [-t TIMEOUT] [-e]
-prints one line per frame.
+[--metas] prints one line per frame (with --metas also a line per event
+and meta of each frame, as JSON).
 """
 
+import base64
+import json
+import math
 import os
 import time
 
@@ -352,6 +398,124 @@ def _frame_arrays(buf, spec, fr, contiguous):
     return out[0] if len(out) == 1 else tuple(out)
 
 
+# ---------------------------------------------------------------- records
+
+_META_RECORDS = {
+    lib.MMAPRING_RECORD_ROI: "roi",
+    lib.MMAPRING_RECORD_REFERENCE_TIMESTAMP: "reference-timestamp",
+    lib.MMAPRING_RECORD_TIMECODE: "timecode",
+    lib.MMAPRING_RECORD_CAPTION: "caption",
+    lib.MMAPRING_RECORD_CUSTOM_META: "custom",
+}
+_EVENT_RECORDS = {
+    lib.MMAPRING_RECORD_STREAM_START: "stream-start",
+    lib.MMAPRING_RECORD_TAGS: "tags",
+    lib.MMAPRING_RECORD_EVENT: "event",
+}
+
+
+def _copy_area(ptr, size):
+    """A copy of `size` record bytes at `ptr` (valid only until the next
+    call on the reader), or None."""
+    if not size or ptr == ffi.NULL:
+        return None
+    area = ffi.new("uint8_t[]", size)
+    ffi.memmove(area, ptr, size)
+    return area
+
+
+def _records(area, size):
+    """(type, body, body size) of each record of an area."""
+    if area is None:
+        return
+    at = ffi.new("uint32_t *", 0)
+    rec = ffi.new("MmapRingRecord *")
+    while lib.mmapring_records_next(area, size, at, rec):
+        yield rec.type, rec.body, rec.size
+
+
+def _walk(body, size):
+    """What the JSON of a value leaves open, in document order: for each
+    number, whether it is a double (the JSON of 2.0 is "2"); for each
+    object shaped like the library's bytes ({"bytes": string}), whether it
+    is bytes or a map or structure whose one field, a string, is named
+    "bytes"."""
+    at = ffi.new("uint32_t *", 0)
+    v = ffi.new("MmapRingValue *")
+    items = []
+    while lib.mmapring_value_next(body, size, at, v):
+        if v.type == lib.MMAPRING_VALUE_STRING:
+            items.append((v.type, ffi.unpack(ffi.cast("char *", v.data),
+                                             v.size)))
+        else:
+            items.append((v.type, math.isfinite(v.d)))
+    doubles, real_bytes = [], []
+    for i, (t, x) in enumerate(items):
+        if t in (lib.MMAPRING_VALUE_INT, lib.MMAPRING_VALUE_UINT):
+            doubles.append(False)
+        elif t == lib.MMAPRING_VALUE_FRACTION:
+            doubles += [False, False]
+        elif t == lib.MMAPRING_VALUE_DOUBLE and x:
+            doubles.append(True)        # not finite: null, no number
+        elif t == lib.MMAPRING_VALUE_BYTES:
+            real_bytes.append(True)
+        elif t in (lib.MMAPRING_VALUE_MAP, lib.MMAPRING_VALUE_STRUCTURE):
+            entry = items[i + 1:i + 4]
+            if len(entry) == 3 and \
+                    entry[0] == (lib.MMAPRING_VALUE_STRING, b"bytes") and \
+                    entry[1][0] == lib.MMAPRING_VALUE_STRING and \
+                    entry[2][0] == lib.MMAPRING_VALUE_END:
+                real_bytes.append(False)
+    return doubles, real_bytes
+
+
+def _value(body, size):
+    """A record's body as Python values (see the module docstring), or
+    None when the library finds it malformed."""
+    n = lib.mmapring_value_to_json(body, size, ffi.NULL, 0)
+    if n == 0:
+        return None
+    out = ffi.new("char[]", n)
+    lib.mmapring_value_to_json(body, size, out, n)
+    text = ffi.string(out, n).decode("utf-8")
+    # json calls these in document order: numbers as they come, objects
+    # when they close (an object shaped like bytes holds no other).
+    doubles, real_bytes = _walk(body, size)
+    doubles, real_bytes = iter(doubles), iter(real_bytes)
+
+    def number(t):
+        if next(doubles, False) or not t.lstrip("-").isdigit():
+            return float(t)
+        return int(t)
+
+    def obj(pairs):
+        if len(pairs) == 1 and pairs[0][0] == "bytes" and \
+                isinstance(pairs[0][1], str) and next(real_bytes, True):
+            return base64.b64decode(pairs[0][1])
+        return dict(pairs)
+    return json.loads(text, parse_int=number, parse_float=number,
+                      object_pairs_hook=obj)
+
+
+def _record_dicts(area, size, kinds, malformed):
+    """{"type": name, **fields} for each record of `area` whose type is in
+    `kinds` (record type -> name); malformed ones are counted in
+    malformed[0] and left out."""
+    out = []
+    for rtype, body, bsize in _records(area, size):
+        name = kinds.get(rtype)
+        if name is None:
+            continue            # not of this kind, or a type we do not know
+        v = _value(body, bsize)
+        if not isinstance(v, dict):
+            malformed[0] += 1
+            continue
+        d = {"type": name}
+        d.update((k, x) for k, x in v.items() if k != "type")
+        out.append(d)
+    return out
+
+
 # ---------------------------------------------------------------- frames
 
 class Frame:
@@ -365,10 +529,12 @@ class Frame:
     (GstBufferFlags values), offset, offset_end, writer_id, caps_seq,
     skipped (frames lost just before this one), discont (a gap or a new
     writer before it), keyframe (not a delta unit), leased (its arrays
-    are views of the slot), closed.
+    are views of the slot), closed, metas (a dict per meta of the
+    writer's buffer), events (a dict per event that preceded it; see the
+    module docstring for both).
     """
 
-    __slots__ = ("_array", "_raw", "closed", "leased",
+    __slots__ = ("_array", "_raw", "closed", "leased", "metas", "events",
                  "caps", "format", "width", "height", "seq", "pts", "dts",
                  "duration", "pts_monotonic_ns", "publish_monotonic_ns",
                  "publish_realtime_ns", "latency", "size", "buffer_flags",
@@ -423,6 +589,10 @@ class Reader:
     slot, under a lease (at most `max_leases` frames at once; see the
     module docstring).  A file the library refuses raises
     MmapFormatError from read(); the reader stays usable.
+
+    `stream_start`, `tags` and `pending_events` follow the writer's
+    stream-start, tags and the events not yet given with a frame (see the
+    module docstring); `records_malformed` counts the records left out.
     """
 
     def __init__(self, path, timeout=None, stop_on_eos=False, max_lag=0,
@@ -433,6 +603,10 @@ class Reader:
         self.zero_copy = bool(zero_copy)
         self.eos = False
         self.caps = None
+        self.stream_start = None
+        self.tags = {}
+        self.pending_events = []
+        self._malformed = [0]
         self._r = ffi.NULL
         self._err = ffi.new("MmapRingError *")
         self._fr = ffi.new("MmapRingFrame *")
@@ -472,14 +646,13 @@ class Reader:
                 max(0, min(_WAIT_SLICE_NS, deadline - _now_ns()))
             ev = lib.mmapring_reader_next(self._r, wait, fr, err)
             if ev == lib.MMAPRING_EVENT_FRAME:
-                if fr.frame_flags & lib.MMAPRING_FRAME_FLAG_NO_BUFFER:
-                    continue
-                frame = self._frame(fr)
+                frame = self._frame_event(fr)
                 if frame is not None:
                     return frame
             elif ev == lib.MMAPRING_EVENT_NEW_FILE:
                 info = lib.mmapring_reader_file(self._r)
                 self._file_caps(info)
+                self._sticky(reset=bool(info.new_writer))
             elif ev == lib.MMAPRING_EVENT_EOS:
                 if self.stop_on_eos:
                     self.eos = True
@@ -508,6 +681,12 @@ class Reader:
     def frames_leased(self):
         """Of frames_read, those read in place (zero-copy)."""
         return self._stat("frames_leased")
+
+    @property
+    def records_malformed(self):
+        """Records (metas, events) left out because the library found
+        their values malformed."""
+        return self._malformed[0]
 
     @property
     def waiting_reason(self):
@@ -565,6 +744,63 @@ class Reader:
         self._height = _caps_int(self._caps_c, "height")
         self._layout = video_layout(self._caps_c)
 
+    def _frame_event(self, fr):
+        """The Frame of a FRAME event, with its metas and the events that
+        precede it; None for a slot without a frame or a frame lost while
+        copied (their events wait for the next frame)."""
+        if fr.skipped:
+            self._sticky()      # what changed in the frames we lost
+        # Records are valid until the next call on the reader.
+        area = _copy_area(fr.meta, fr.meta_size)
+        events = _record_dicts(area, fr.meta_size, _EVENT_RECORDS,
+                               self._malformed)
+        for e in events:
+            self._follow(e)
+        self.pending_events.extend(events)
+        if fr.frame_flags & lib.MMAPRING_FRAME_FLAG_NO_BUFFER:
+            return None
+        frame = self._frame(fr)
+        if frame is None:
+            return None
+        frame.metas = _record_dicts(area, fr.meta_size, _META_RECORDS,
+                                    self._malformed)
+        frame.events = self.pending_events
+        self.pending_events = []
+        return frame
+
+    def _follow(self, event):
+        """Keeps stream_start and tags up to date with an event."""
+        if event["type"] == "stream-start":
+            ss = {k: v for k, v in event.items() if k != "type"}
+            if self.stream_start is None or \
+                    ss.get("stream-id") != self.stream_start.get("stream-id"):
+                # A new stream: its tags start afresh (as the writer's).
+                self.tags.pop("stream", None)
+            self.stream_start = ss
+        elif event["type"] == "tags":
+            tags = event.get("tags")
+            if isinstance(tags, dict):
+                scope = event.get("scope", "stream")
+                self.tags.setdefault(scope, {}).update(tags)
+
+    def _sticky(self, reset=False):
+        """stream_start and tags from the file's sticky area (the writer's
+        state for readers that join late); `reset` for a new writer."""
+        size = ffi.new("uint32_t *")
+        area = _copy_area(lib.mmapring_reader_sticky(self._r, size), size[0])
+        if reset:
+            self.stream_start = None
+            self.tags = {}
+        events = _record_dicts(area, size[0], _EVENT_RECORDS,
+                               self._malformed)
+        if not events:
+            return              # none kept: what events said stands
+        known, self.stream_start, self.tags = self.stream_start, None, {}
+        for e in events:
+            self._follow(e)
+        if self.stream_start is None:
+            self.stream_start = known
+
     def _frame(self, fr):
         """A Frame of the frame `fr` describes, leased or copied; None if
         it was overwritten meanwhile (the library counted it)."""
@@ -572,6 +808,8 @@ class Reader:
         f = Frame()
         f.closed = False
         f.leased = False
+        f.metas = []
+        f.events = []
         st = lib.MMAPRING_ERR_NO_LEASE
         if self.zero_copy:
             st = lib.mmapring_reader_lease(self._r, self._lease, self._err)

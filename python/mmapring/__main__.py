@@ -1,7 +1,11 @@
-"""python3 -m mmapring LOCATION [-n N] [-t TIMEOUT] [-e]: one line per
-frame published in a gst-mmap file, a summary on stderr at the end."""
+"""python3 -m mmapring LOCATION [-n N] [-t TIMEOUT] [-e] [--metas]: one
+line per frame published in a gst-mmap file, a summary on stderr at the
+end.  With --metas each frame's line is preceded by a line per event that
+came before it ("  event {...}") and followed by a line per meta it
+carries ("  meta {...}"), as JSON, bytes as a hex string."""
 
 import argparse
+import json
 import sys
 
 from . import MmapFormatError, Reader, _caps_string, _media_type, \
@@ -18,6 +22,17 @@ def _summary(frame):
     return _media_type(frame.caps.encode()) or frame.caps
 
 
+def _json(value):
+    return json.dumps(value, sort_keys=True,
+                      default=lambda b: b.hex() if isinstance(b, bytes)
+                      else str(b))
+
+
+def _print_records(kind, records):
+    for r in records:
+        print("  %s %s" % (kind, _json(r)), flush=True)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(
         prog="python3 -m mmapring",
@@ -29,6 +44,8 @@ def main(argv=None):
                     help="give up when no frame comes for this many seconds")
     ap.add_argument("-e", "--exit-on-eos", action="store_true",
                     help="stop at end of stream")
+    ap.add_argument("--metas", action="store_true",
+                    help="also print each frame's events and metas")
     args = ap.parse_args(argv)
 
     # A file truncated under us costs frames, not the process.
@@ -41,6 +58,9 @@ def main(argv=None):
             frame = reader.read(args.timeout)
             if frame is None:
                 if reader.eos:
+                    if args.metas:
+                        _print_records("event", reader.pending_events)
+                        reader.pending_events.clear()
                     print("EOS", flush=True)
                     if args.exit_on_eos:
                         break
@@ -50,10 +70,14 @@ def main(argv=None):
                 status = 1
                 break
             frames += 1
+            if args.metas:
+                _print_records("event", frame.events)
             pts = "none" if frame.pts is None else "%.6f" % (frame.pts / 1e9)
             print("seq=%d %s pts=%s latency=%.3fms skipped=%d"
                   % (frame.seq, _summary(frame), pts, frame.latency * 1e3,
                      frame.skipped), flush=True)
+            if args.metas:
+                _print_records("meta", frame.metas)
     except MmapFormatError as e:
         print("error: %s" % e, file=sys.stderr)
         status = 1
