@@ -244,6 +244,35 @@ entry_update (MrFile * f, uint64_t seq, uint64_t read, uint64_t skipped)
 
 /* --- reading a slot --- */
 
+/* Raw video of a format we interpret: every row of every plane lies in
+ * the payload (FORMAT.md 6). */
+static int
+planes_fit (const MmapRingVideoLayout * lo, const MmapSlotDesc * d,
+    char *why, size_t why_size)
+{
+  uint32_t p;
+
+  if (d->n_planes != lo->n_planes) {
+    snprintf (why, why_size, "%u planes for %s, which has %u", d->n_planes,
+        lo->format, lo->n_planes);
+    return 0;
+  }
+  for (p = 0; p < lo->n_planes; p++) {
+    const MmapRingPlane *pl = &lo->plane[p];
+    uint64_t end = d->plane_offset[p] +
+        (uint64_t) (pl->rows - 1) * (uint64_t) d->plane_stride[p] +
+        pl->row_bytes;
+    if ((uint64_t) d->plane_stride[p] < pl->row_bytes || end > d->size) {
+      snprintf (why, why_size, "plane %u (offset %llu, stride %d) does not "
+          "hold %u rows of %u bytes within the %llu-byte payload", p,
+          (unsigned long long) d->plane_offset[p], d->plane_stride[p],
+          pl->rows, pl->row_bytes, (unsigned long long) d->size);
+      return 0;
+    }
+  }
+  return 1;
+}
+
 /* Copies frame s's descriptor (and its records into r->meta_buf) under
  * the slot's seqlock, then checks the copy (FORMAT.md 6 and 8). */
 static ReadResult
@@ -299,28 +328,9 @@ read_desc (MmapRingReader * r, MrFile * f, uint64_t s, MmapSlotDesc * d,
     return RD_INVALID;
   if (mr_check_records (r->meta_buf, d->meta_size, why, why_size))
     return RD_INVALID;
-  if (r->layout_known && !(d->frame_flags & MMAP_FRAME_FLAG_NO_BUFFER)) {
-    const MmapRingVideoLayout *lo = &r->layout;
-    uint32_t p;
-    if (d->n_planes != lo->n_planes) {
-      snprintf (why, why_size, "%u planes for %s, which has %u", d->n_planes,
-          lo->format, lo->n_planes);
-      return RD_INVALID;
-    }
-    for (p = 0; p < lo->n_planes; p++) {
-      const MmapRingPlane *pl = &lo->plane[p];
-      uint64_t end = d->plane_offset[p] +
-          (uint64_t) (pl->rows - 1) * (uint64_t) d->plane_stride[p] +
-          pl->row_bytes;
-      if ((uint64_t) d->plane_stride[p] < pl->row_bytes || end > d->size) {
-        snprintf (why, why_size, "plane %u (offset %llu, stride %d) does not "
-            "hold %u rows of %u bytes within the %llu-byte payload", p,
-            (unsigned long long) d->plane_offset[p], d->plane_stride[p],
-            pl->rows, pl->row_bytes, (unsigned long long) d->size);
-        return RD_INVALID;
-      }
-    }
-  }
+  if (r->layout_known && !(d->frame_flags & MMAP_FRAME_FLAG_NO_BUFFER) &&
+      !planes_fit (&r->layout, d, why, why_size))
+    return RD_INVALID;
   return RD_OK;
 }
 
@@ -593,6 +603,47 @@ grow (uint8_t ** buf, uint64_t * have, uint64_t need)
   return 0;
 }
 
+/* What the path names was refused: remembered, reported once, and not
+ * retried until the path names another file. */
+static Step
+refused (MmapRingReader * r, const struct stat *st, MmapRingError * oerr,
+    MmapRingEvent * ev, MmapRingError * err, int *report)
+{
+  int fd;
+
+  if (oerr->status == MMAPRING_ERR_NOT_FOUND)
+    return STEP_AGAIN;
+  fd = open (r->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  hold (r, fd, st);
+  if (oerr->status == MMAPRING_ERR_PERMISSION) {
+    /* A file we may not read: a writer may yet replace it. */
+    set_reason (r, "%s", oerr->message);
+    *ev = waiting (r, MMAPRING_ERR_PERMISSION, err, report);
+    return STEP_EVENT;
+  }
+  if (err)
+    *err = *oerr;
+  *ev = MMAPRING_EVENT_ERROR;
+  return STEP_EVENT;
+}
+
+/* A file with a live writer: where to start, our entry, its info. */
+static void
+begin_file (MmapRingReader * r, MrFile * f)
+{
+  int new_writer = f->hdr.writer_id != r->pos_writer;
+
+  position (r, f, new_writer);
+  register_entry (r, f);
+  fill_info (r, f, new_writer);
+  r->waiting_reported = 0;
+  r->waited = 0;
+  r->reason[0] = '\0';
+  count (&r->files_seen, 1);
+  if (new_writer)
+    count (&r->writers_seen, 1);
+}
+
 /* No file: open what the path names. */
 static Step
 open_step (MmapRingReader * r, MmapRingEvent * ev, MmapRingError * err,
@@ -602,7 +653,6 @@ open_step (MmapRingReader * r, MmapRingEvent * ev, MmapRingError * err,
   struct stat st;
   MrFile *f;
   uint32_t state;
-  int new_writer, fd;
   char who[96];
 
   if (stat (r->path, &st) < 0) {
@@ -613,24 +663,8 @@ open_step (MmapRingReader * r, MmapRingEvent * ev, MmapRingError * err,
   if (r->held && st.st_dev == r->held_dev && st.st_ino == r->held_ino)
     return STEP_NONE;           /* not replaced yet */
   f = mr_file_open (r->path, -1, &oerr);
-  if (!f) {
-    if (oerr.status == MMAPRING_ERR_NOT_FOUND)
-      return STEP_AGAIN;
-    /* Remember what we refused: reported once, not retried until the
-     * path names another file. */
-    fd = open (r->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-    hold (r, fd, &st);
-    if (oerr.status == MMAPRING_ERR_PERMISSION) {
-      /* A file we may not read: a writer may yet replace it. */
-      set_reason (r, "%s", oerr.message);
-      *ev = waiting (r, MMAPRING_ERR_PERMISSION, err, report);
-      return STEP_EVENT;
-    }
-    if (err)
-      *err = oerr;
-    *ev = MMAPRING_EVENT_ERROR;
-    return STEP_EVENT;
-  }
+  if (!f)
+    return refused (r, &st, &oerr, ev, err, report);
   if (grow (&r->meta_buf, &r->meta_buf_size, f->hdr.meta_capacity) < 0) {
     mr_file_unref (f);
     mr_error (err, MMAPRING_ERR_NO_MEMORY, ENOMEM, "%s: out of memory",
@@ -662,16 +696,7 @@ open_step (MmapRingReader * r, MmapRingEvent * ev, MmapRingError * err,
     *ev = waiting (r, MMAPRING_ERR_NOT_FOUND, err, report);
     return STEP_EVENT;
   }
-  new_writer = f->hdr.writer_id != r->pos_writer;
-  position (r, f, new_writer);
-  register_entry (r, f);
-  fill_info (r, f, new_writer);
-  r->waiting_reported = 0;
-  r->waited = 0;
-  r->reason[0] = '\0';
-  count (&r->files_seen, 1);
-  if (new_writer)
-    count (&r->writers_seen, 1);
+  begin_file (r, f);
   *ev = MMAPRING_EVENT_NEW_FILE;
   return STEP_EVENT;
 }
@@ -1041,6 +1066,56 @@ leave_file (MmapRingReader * r, MrFile * f, uint32_t state,
   return report ? STEP_EVENT : STEP_AGAIN;
 }
 
+/* Truncated under us (the SIGBUS guard caught it): while its live writer
+ * has not replaced it, wait; then open afresh. */
+static Step
+wait_broken (MmapRingReader * r, MrFile * f, uint64_t deadline)
+{
+  if (!path_names_other (f) && mr_writer_alive (f)) {
+    sleep_for_path (r, MR_MIN (deadline, mr_now (CLOCK_MONOTONIC) +
+            MR_CHECK_INTERVAL_NS));
+    return STEP_NONE;
+  }
+  set_file (r, NULL);
+  return STEP_AGAIN;
+}
+
+/* A dead writer's file: wait for the path to name another. */
+static Step
+wait_unusable (MmapRingReader * r, MrFile * f, uint32_t state,
+    uint64_t deadline)
+{
+  if (state != MMAP_STATE_RUNNING || path_names_other (f)) {
+    set_file (r, NULL);
+    return STEP_AGAIN;
+  }
+  sleep_for_path (r, deadline);
+  if (path_names_other (f) || __atomic_load_n (&MR_HDR (f)->state,
+          __ATOMIC_ACQUIRE) != MMAP_STATE_RUNNING)
+    set_file (r, NULL);
+  return mr_now (CLOCK_MONOTONIC) >= deadline ? STEP_NONE : STEP_AGAIN;
+}
+
+/* Leaving a file: frames numbered and never readable (a slot the writer
+ * stopped rewriting) are lost; but not numbers no slot says were
+ * published. */
+static uint64_t
+unreadable (MmapRingReader * r, MrFile * f, uint64_t ws)
+{
+  uint64_t lost = 0, at, lock;
+  MmapSlotDesc d;
+  uint32_t idx;
+  char why[8];
+
+  for (at = r->next; at <= ws && ws - r->next < f->hdr.slot_count; at++) {
+    if (read_desc (r, f, at, &d, &idx, &lock, why, sizeof (why)) ==
+        RD_UNPUBLISHED)
+      break;
+    lost++;
+  }
+  return lost;
+}
+
 /* Following a file: frames, EOS, or the end of the file. */
 static Step
 follow_step (MmapRingReader * r, MrFile * f, uint64_t deadline,
@@ -1051,17 +1126,8 @@ follow_step (MmapRingReader * r, MrFile * f, uint64_t deadline,
   uint32_t seen, state;
   Step s;
 
-  if (mr_file_broken (f)) {
-    /* Truncated under us (the SIGBUS guard caught it): while its live
-     * writer has not replaced it, wait; then open afresh. */
-    if (!path_names_other (f) && mr_writer_alive (f)) {
-      sleep_for_path (r, MR_MIN (deadline, mr_now (CLOCK_MONOTONIC) +
-              MR_CHECK_INTERVAL_NS));
-      return STEP_NONE;
-    }
-    set_file (r, NULL);
-    return STEP_AGAIN;
-  }
+  if (mr_file_broken (f))
+    return wait_broken (r, f, deadline);
   /* futex before write_seq: a publication after these loads changes the
    * word we would sleep on.  state before write_seq: a final state
    * implies the final write_seq. */
@@ -1074,18 +1140,8 @@ follow_step (MmapRingReader * r, MrFile * f, uint64_t deadline,
     *ev = MMAPRING_EVENT_ERROR;
     return STEP_EVENT;
   }
-  if (!r->usable) {
-    /* A dead writer's file: wait for the path to name another. */
-    if (state != MMAP_STATE_RUNNING || path_names_other (f)) {
-      set_file (r, NULL);
-      return STEP_AGAIN;
-    }
-    sleep_for_path (r, deadline);
-    if (path_names_other (f) || __atomic_load_n (&h->state,
-            __ATOMIC_ACQUIRE) != MMAP_STATE_RUNNING)
-      set_file (r, NULL);
-    return mr_now (CLOCK_MONOTONIC) >= deadline ? STEP_NONE : STEP_AGAIN;
-  }
+  if (!r->usable)
+    return wait_unusable (r, f, state, deadline);
   if (state == MMAP_STATE_GONE || state == MMAP_STATE_REPLACED)
     r->finished = 1;
   s = frame_step (r, f, fr, ev, err);
@@ -1100,21 +1156,7 @@ follow_step (MmapRingReader * r, MrFile * f, uint64_t deadline,
     return STEP_EVENT;
   }
   if (r->finished) {
-    /* Frames numbered and never readable (a slot the writer stopped
-     * rewriting): lost; but not numbers no slot says were published. */
-    uint64_t lost = 0, at;
-    MmapSlotDesc d;
-    uint32_t idx;
-    uint64_t lock;
-    char why[8];
-
-    for (at = r->next; at <= ws && ws - r->next < f->hdr.slot_count; at++) {
-      if (read_desc (r, f, at, &d, &idx, &lock, why, sizeof (why)) ==
-          RD_UNPUBLISHED)
-        break;
-      lost++;
-    }
-    lose (r, lost);
+    lose (r, unreadable (r, f, ws));
     return leave_file (r, f, state, ev, err);
   }
   now = mr_now (CLOCK_MONOTONIC);

@@ -855,6 +855,35 @@ announce (MrFile * f, uint64_t seq)
     mr_futex_wake (&h->futex);
 }
 
+/* The descriptor of frame `seq`, published now. */
+static void
+describe (MmapSlotDesc * d, const MmapRingFrame * fr, uint64_t seq,
+    uint64_t caps_seq)
+{
+  uint32_t p;
+
+  memset (d, 0, sizeof (*d));
+  d->seq = seq;
+  d->pts = fr->pts;
+  d->dts = fr->dts;
+  d->duration = fr->duration;
+  d->offset = fr->offset;
+  d->offset_end = fr->offset_end;
+  d->pts_monotonic_ns = fr->pts_monotonic_ns;
+  d->publish_monotonic_ns = mr_now (CLOCK_MONOTONIC);
+  d->publish_realtime_ns = mr_now (CLOCK_REALTIME);
+  d->size = fr->size;
+  d->buffer_flags = fr->buffer_flags;
+  d->n_planes = fr->n_planes;
+  for (p = 0; p < fr->n_planes; p++) {
+    d->plane_offset[p] = fr->plane_offset[p];
+    d->plane_stride[p] = fr->plane_stride[p];
+  }
+  d->caps_seq = caps_seq;
+  d->meta_size = fr->meta_size;
+  d->frame_flags = fr->frame_flags & MMAP_FRAME_FLAG_NO_BUFFER;
+}
+
 MR_EXPORT MmapRingStatus
 mmapring_writer_publish (MmapRingWriter * w, MmapRingSlot * s,
     MmapRingFrame * fr, MmapRingError * err)
@@ -863,7 +892,6 @@ mmapring_writer_publish (MmapRingWriter * w, MmapRingSlot * s,
   MmapFileHeader *h;
   MmapSlotDesc d;
   uint64_t seq = w->seq + 1;
-  uint32_t p;
 
   if (f != w->file) {
     mr_error (err, MMAPRING_ERR_REPLACED, 0, "%s: the slot is of a file "
@@ -889,26 +917,7 @@ mmapring_writer_publish (MmapRingWriter * w, MmapRingSlot * s,
     return MMAPRING_ERR_TOO_LARGE;
   }
   h = MR_HDR (f);
-  memset (&d, 0, sizeof (d));
-  d.seq = seq;
-  d.pts = fr->pts;
-  d.dts = fr->dts;
-  d.duration = fr->duration;
-  d.offset = fr->offset;
-  d.offset_end = fr->offset_end;
-  d.pts_monotonic_ns = fr->pts_monotonic_ns;
-  d.publish_monotonic_ns = mr_now (CLOCK_MONOTONIC);
-  d.publish_realtime_ns = mr_now (CLOCK_REALTIME);
-  d.size = fr->size;
-  d.buffer_flags = fr->buffer_flags;
-  d.n_planes = fr->n_planes;
-  for (p = 0; p < fr->n_planes; p++) {
-    d.plane_offset[p] = fr->plane_offset[p];
-    d.plane_stride[p] = fr->plane_stride[p];
-  }
-  d.caps_seq = w->caps_seq;
-  d.meta_size = fr->meta_size;
-  d.frame_flags = fr->frame_flags & MMAP_FRAME_FLAG_NO_BUFFER;
+  describe (&d, fr, seq, w->caps_seq);
   if (fr->meta_size)
     memcpy (mr_slot_data (f, s->idx) + f->hdr.meta_offset, fr->meta,
         fr->meta_size);

@@ -699,6 +699,37 @@ gst_mmap_sink_ensure_file (GstMmapSink * self, gsize size)
       MAX (need * 2, MAX (self->capacity, MIN_VARIABLE_SLOT)));
 }
 
+/* A buffer that is not a slot of ours: into the slot the pool always
+ * leaves the writer, whatever upstream and the readers hold.  fr->seq
+ * stays 0 when the frame had to be dropped (it is counted). */
+static GstFlowReturn
+gst_mmap_sink_publish_copy (GstMmapSink * self, GstBuffer * buf, gsize size,
+    MmapRingFrame * fr)
+{
+  MmapRingSlot *slot;
+  MmapRingError err;
+  MmapRingStatus st;
+
+  if (!(slot = mmapring_writer_acquire (self->writer))) {
+    gst_mmap_sink_drop (self, "no free slot");
+    return GST_FLOW_OK;
+  }
+  if (!gst_mmap_sink_copy_in (self, buf, slot, size)) {
+    mmapring_slot_release (slot);
+    GST_ELEMENT_ERROR (self, STREAM, FORMAT, (NULL),
+        ("Could not map a video buffer of %" G_GSIZE_FORMAT " bytes "
+            "for the caps %" GST_PTR_FORMAT, size, self->caps));
+    return GST_FLOW_ERROR;
+  }
+  st = mmapring_writer_publish (self->writer, slot, fr, &err);
+  mmapring_slot_release (slot);
+  if (st != MMAPRING_OK) {
+    GST_MMAP_ELEMENT_ERROR (self, TRUE, &err);
+    return GST_FLOW_ERROR;
+  }
+  return GST_FLOW_OK;
+}
+
 static GstFlowReturn
 gst_mmap_sink_render (GstBaseSink * bsink, GstBuffer * buf)
 {
@@ -745,25 +776,9 @@ gst_mmap_sink_render (GstBaseSink * bsink, GstBuffer * buf)
           err.message);
   }
   if (!zero_copy) {
-    /* The pool leaves the writer a slot to copy into, whatever upstream
-     * and the readers hold. */
-    if (!(slot = mmapring_writer_acquire (self->writer))) {
-      gst_mmap_sink_drop (self, "no free slot");
-      return GST_FLOW_OK;
-    }
-    if (!gst_mmap_sink_copy_in (self, buf, slot, size)) {
-      mmapring_slot_release (slot);
-      GST_ELEMENT_ERROR (self, STREAM, FORMAT, (NULL),
-          ("Could not map a video buffer of %" G_GSIZE_FORMAT " bytes "
-              "for the caps %" GST_PTR_FORMAT, size, self->caps));
-      return GST_FLOW_ERROR;
-    }
-    st = mmapring_writer_publish (self->writer, slot, &fr, &err);
-    mmapring_slot_release (slot);
-    if (st != MMAPRING_OK) {
-      GST_MMAP_ELEMENT_ERROR (self, TRUE, &err);
-      return GST_FLOW_ERROR;
-    }
+    GstFlowReturn ret = gst_mmap_sink_publish_copy (self, buf, size, &fr);
+    if (ret != GST_FLOW_OK || fr.seq == 0)
+      return ret;
   }
   GST_OBJECT_LOCK (self);
   self->frames_written++;

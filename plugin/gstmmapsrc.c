@@ -900,6 +900,27 @@ gst_mmap_src_update_caps (GstMmapSrc * self)
   return FALSE;
 }
 
+/* Joining: the stream headers, then the first (key)frame, in one list. */
+static void
+gst_mmap_src_submit_with_headers (GstMmapSrc * self, GstBuffer * buf)
+{
+  GstBufferList *list = gst_buffer_list_new ();
+  guint i;
+
+  for (i = 0; i < self->pending_headers->len; i++) {
+    GstBuffer *hb = g_ptr_array_index (self->pending_headers, i);
+    GST_BUFFER_PTS (hb) = GST_BUFFER_PTS (buf);
+    GST_BUFFER_DTS (hb) = GST_BUFFER_DTS (buf);
+    if (i == 0)
+      GST_BUFFER_FLAG_SET (hb, GST_BUFFER_FLAG_DISCONT);
+    gst_buffer_list_add (list, gst_buffer_ref (hb));
+  }
+  g_ptr_array_set_size (self->pending_headers, 0);
+  GST_BUFFER_FLAG_UNSET (buf, GST_BUFFER_FLAG_DISCONT);
+  gst_buffer_list_add (list, buf);
+  gst_base_src_submit_buffer_list (GST_BASE_SRC (self), list);
+}
+
 /* A FRAME event: *outbuf, or a list submitted (*submitted), or NULL
  * when there is nothing to push. */
 static GstFlowReturn
@@ -957,21 +978,7 @@ gst_mmap_src_frame (GstMmapSrc * self, const MmapRingFrame * fr,
   self->publish_last = fr->publish_monotonic_ns;
   GST_OBJECT_UNLOCK (self);
   if (self->pending_headers->len) {
-    /* Joining: the stream headers, then the first (key)frame. */
-    GstBufferList *list = gst_buffer_list_new ();
-    guint i;
-    for (i = 0; i < self->pending_headers->len; i++) {
-      GstBuffer *hb = g_ptr_array_index (self->pending_headers, i);
-      GST_BUFFER_PTS (hb) = GST_BUFFER_PTS (buf);
-      GST_BUFFER_DTS (hb) = GST_BUFFER_DTS (buf);
-      if (i == 0)
-        GST_BUFFER_FLAG_SET (hb, GST_BUFFER_FLAG_DISCONT);
-      gst_buffer_list_add (list, gst_buffer_ref (hb));
-    }
-    g_ptr_array_set_size (self->pending_headers, 0);
-    GST_BUFFER_FLAG_UNSET (buf, GST_BUFFER_FLAG_DISCONT);
-    gst_buffer_list_add (list, buf);
-    gst_base_src_submit_buffer_list (GST_BASE_SRC (self), list);
+    gst_mmap_src_submit_with_headers (self, buf);
     *submitted = TRUE;
     return GST_FLOW_OK;
   }
