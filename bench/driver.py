@@ -10,13 +10,17 @@ Each case: start a writer, wait for its READY, start the readers, wait for
 each one's first intact frame, let things settle, then send "start" to
 every process at once, wait, send "stop" and collect one JSON line from
 each (frames, CPU time, misses, damage; readers also write their latencies
-to a file).  The CPU figures are each process's own CPU time over that
-window, so start-up costs do not count.
+to a file, and mmap readers of the latency test each frame's stages).  The
+CPU figures are each process's own CPU time over that window, so start-up
+costs do not count, and the kernel's (/proc) over the same window.
 
 Tests:
-  latency     live writer at 30 fps, one reader, p50/p99/max latency
-  throughput  writer as fast as it can, one reader, delivered frames/s;
-              plus the writer alone into fakesink (the ceiling)
+  latency     live writer at 30 fps, one reader, --rounds rounds per case
+              (size and writer pattern), every round reported: p50/p99,
+              CPU per frame, and for mmap where each frame's time goes
+  throughput  writer as fast as it can, one reader, --rounds rounds per
+              size: delivered frames/s; plus the writer alone into
+              fakesink (the ceiling)
   readers     1920x1080 NV12 at 60 fps with 1, 2, 4 and 8 readers
   idle        a reader whose writer is alive but publishes nothing: its CPU
               over 6 s from /proc/<pid>/stat and /proc/<pid>/task/*/schedstat
@@ -34,6 +38,7 @@ import platform
 import select
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -65,11 +70,32 @@ def shm_frames(readers):
     return 32 + 2 * max(readers, 1)
 
 
-# Goals zero-copy has to reach (ratios of mmap to shm in the same run).
-GOAL_LATENCY_RATIO = 0.8
-GOAL_THROUGHPUT_RATIO = 1.1
-GOAL_IDLE_CPU_MS = 20.0
-GOAL_WRITER_CPU_RATIO = 1.2
+# The latency test's writer: --pattern, except at these sizes, where it
+# runs once from each pattern listed (a light writer, and videotestsrc's
+# default, as a new user would try them).
+LATENCY_PATTERNS = {"720p-rgb": ["solid-color", "smpte"]}
+
+# Where a frame's time goes, in the order of mmapbench's --breakdown
+# columns.
+STAGES = [
+    ("writer", "from the stamp at mmapsink's pad to the frame's publication "
+     "(mmapsrc's `publish-last-ns` − the writer's stamp)"),
+    ("wake", "from publication to the reader finding the frame "
+     "(`wake-last-us`)"),
+    ("mmapsrc", "from finding it to create() handing it to basesrc "
+     "(`latency-last-us` − `wake-last-us`)"),
+    ("basesrc+down", "from there to the probe on the reader's fakesink "
+     "pad (the probe's clock − `publish-last-ns` − `latency-last-us`)"),
+]
+
+# Issue 12's goals (ratios of mmap to shm in the same run).
+GOAL_P50_US = 100.0             # every round's p50
+GOAL_P50_RATIO = 0.8            # median p50 over the rounds
+GOAL_P99_RATIO = 1.0            # median p99 over the rounds
+GOAL_READER_CPU_RATIO = 1.2     # reader CPU per frame at 30 fps
+GOAL_THROUGHPUT_RATIO = 1.1     # median delivered frames/s, unthrottled
+GOAL_IDLE_CPU_MS = 20.0         # in IDLE_SECONDS
+GOAL_WRITER_CPU_RATIO = 1.2     # 8 readers against one
 
 
 class BenchError(Exception):
@@ -173,6 +199,21 @@ class Proc:
         return self.p.returncode
 
 
+def read_latency_file(path):
+    """A reader's latencies (sorted, us) and, with --breakdown, each
+    frame's stages [writer, wake, src, down] in us (see mmapbench.c)."""
+    lat, stages = [], []
+    with open(path) as f:
+        for line in f:
+            v = line.split()
+            if not v:
+                continue
+            lat.append(int(v[0]) / 1000.0)
+            if len(v) == 1 + len(STAGES):
+                stages.append([int(x) / 1000.0 for x in v[1:]])
+    return sorted(lat), stages
+
+
 def proc_cpu(pid):
     """CPU time of a process so far: (clock-tick figure from
     /proc/<pid>/stat in s, per-thread schedstat sum in s, voluntary context
@@ -239,14 +280,15 @@ class Bench:
 
     # --- processes ---
 
-    def spawn(self, name, role, transport, size, fps, extra=()):
+    def spawn(self, name, role, transport, size, fps, extra=(),
+              pattern=None):
         key, _label, fmt, width, height = size
         env = self.base_env if transport == "mmap-base" else self.env
         argv = [self.exe, role, "--transport=" + transport.split("-")[0],
                 "--format=" + fmt, "--width=%d" % width,
                 "--height=%d" % height, "--fps=%d" % fps]
         if role == "writer":
-            argv.append("--pattern=" + self.args.pattern)
+            argv.append("--pattern=" + (pattern or self.args.pattern))
         argv += list(extra)
         props = self.args.writer_props if role == "writer" \
             else self.args.reader_props
@@ -271,9 +313,10 @@ class Bench:
     # --- one case ---
 
     def run_case(self, test, transport, size, fps, readers, seconds,
-                 publish=None):
+                 publish=None, pattern=None):
         """Runs one writer and `readers` readers; returns (writer result,
-        [reader results], {reader index: sorted latencies in us})."""
+        [reader results], {reader index: sorted latencies in us},
+        {reader index: per-frame stages in us, for mmap's latency test})."""
         self.case_no += 1
         tag = "%03d-%s-%s-%s-%dr" % (self.case_no, test, size[0], transport,
                                      readers)
@@ -287,9 +330,13 @@ class Bench:
                 extra.append("--drop-allocation")
         if publish is not None:
             extra.append("--publish=%d" % publish)
+        # Where a frame's time goes: mmapsrc's own account of each frame.
+        # Only here, where it is wanted: reading it costs the reader CPU.
+        breakdown = ["--breakdown"] if test == "latency" and \
+            transport.startswith("mmap") else []
         try:
             w = self.spawn(tag + "-writer", "writer", transport, size, fps,
-                           extra)
+                           extra, pattern)
             ready = w.expect("READY", 30)
             port = ready.split("port=")[1] if "port=" in ready else "0"
             rs = []
@@ -298,26 +345,33 @@ class Bench:
                 rs.append((self.spawn(
                     "%s-reader%d" % (tag, i), "reader", transport, size, fps,
                     ["--location=" + location, "--port=" + port,
-                     "--latency-file=" + lat]), lat))
+                     "--latency-file=" + lat] + breakdown), lat))
             for r, _ in rs:
                 r.expect("READY", 30)
             time.sleep(self.args.settle)
             if publish is not None:
                 return self.idle_window(w, [r for r, _ in rs], seconds)
             everyone = [w] + [r for r, _ in rs]
+            # The kernel's count too, over the same window (give or take
+            # the few ms of our reads and of each process's answer).
+            before = [proc_cpu(p.pid) for p in everyone]
             for p in everyone:
                 p.send("start")
             time.sleep(seconds)
             for p in everyone:
                 p.send("stop")
-            wres = w.result()
-            rres = []
-            lats = {}
-            for i, (r, lat) in enumerate(rs):
-                rres.append(r.result())
-                with open(lat) as f:
-                    lats[i] = sorted(int(x) / 1000.0 for x in f if x.strip())
-            return wres, rres, lats
+            results = []
+            for p, b0 in zip(everyone, before):
+                res = p.result()
+                after = proc_cpu(p.pid)
+                res["proc_stat_seconds"] = after[0] - b0[0]
+                res["proc_sched_seconds"] = after[1] - b0[1]
+                results.append(res)
+            wres, rres = results[0], results[1:]
+            lats, stages = {}, {}
+            for i, (_r, lat) in enumerate(rs):
+                lats[i], stages[i] = read_latency_file(lat)
+            return wres, rres, lats, stages
         finally:
             self.close_all()
             if os.path.exists(location):
@@ -335,7 +389,7 @@ class Bench:
         res["schedstat_ms"] = (after[1] - before[1]) * 1000
         res["proc_wakeups"] = after[2] - before[2]
         res["proc_seconds"] = seconds
-        return None, [res], {}
+        return None, [res], {}, {}
 
     def try_case(self, *a, **kw):
         try:
@@ -354,18 +408,35 @@ class Bench:
         k = i % len(items)
         return items[k:] + items[:k]
 
+    def latency_cases(self, sizes):
+        """[(size, writer pattern, transports)] of the latency test."""
+        cases = []
+        for size in sizes:
+            for j, pattern in enumerate(LATENCY_PATTERNS.get(
+                    size[0], [self.args.pattern])):
+                # A second writer at the same size is mmap against shm:
+                # TCP's milliseconds there would only add time.
+                ts = [t for t in self.args.transports
+                      if j == 0 or t != "tcp"]
+                if ts:
+                    cases.append((size, pattern, ts))
+        return cases
+
     def test_latency(self, sizes):
         rows = []
-        for i, size in enumerate(sizes):
+        for i, (size, pattern, transports) in enumerate(
+                self.latency_cases(sizes)):
             for rnd in range(self.args.rounds):
-                for t in self.order(self.args.transports, i + rnd):
-                    log("latency  %-15s %-5s 30 fps, round %d" %
-                        (size[1], t, rnd + 1))
+                for t in self.order(transports, i + rnd):
+                    log("latency  %-15s %-11s %-5s 30 fps, round %d" %
+                        (size[1], pattern, t, rnd + 1))
                     res = self.try_case("latency", t, size, 30, 1,
-                                        self.args.latency_seconds)
+                                        self.args.latency_seconds,
+                                        pattern=pattern)
                     if res:
-                        rows.append(self.row(size, t, res, round_no=rnd))
-        return self.merge_rounds(rows)
+                        rows.append(self.row(size, t, res, round_no=rnd,
+                                             pattern=pattern))
+        return rows
 
     def shm_copies(self, test):
         """shmsink lets upstream allocate in its area.  Unthrottled, the
@@ -388,7 +459,7 @@ class Bench:
                                         self.args.throughput_seconds)
                     if res:
                         rows.append(self.row(size, t, res, round_no=rnd))
-        return self.merge_rounds(rows)
+        return rows
 
     def test_readers(self, size):
         rows = []
@@ -426,13 +497,19 @@ class Bench:
 
     # --- figures ---
 
-    def row(self, size, transport, res, readers=1, round_no=0):
-        wres, rres, lats = res
-        row = {"size": size[1], "size_key": size[0], "transport": transport,
+    def row(self, size, transport, res, readers=1, round_no=0,
+            pattern=None):
+        """One case (one round of it) as the processes reported it."""
+        wres, rres, lats, stages = res
+        pattern = pattern or self.args.pattern
+        row = {"size": size[1], "size_key": size[0], "pattern": pattern,
+               "case": case_label(size[1], pattern), "transport": transport,
                "readers": readers, "round": round_no}
         row["writer_seconds"] = wres["seconds"]
         row["writer_frames"] = wres["frames"]
         row["writer_cpu_s"] = wres["cpu_seconds"]
+        row["writer_proc_stat_s"] = wres["proc_stat_seconds"]
+        row["writer_sched_s"] = wres["proc_sched_seconds"]
         row["writer_copies"] = wres.get("copies", 0)
         row["writer_stats"] = wres.get("element_stats", {})
         if rres:
@@ -441,61 +518,153 @@ class Bench:
             row["reader_frames"] = [r["frames"] for r in rres]
             row["reader_seconds"] = [r["seconds"] for r in rres]
             row["reader_cpu_s"] = [r["cpu_seconds"] for r in rres]
+            row["reader_proc_stat_s"] = [r["proc_stat_seconds"]
+                                         for r in rres]
+            row["reader_sched_s"] = [r["proc_sched_seconds"] for r in rres]
+            row["reader_stats_read_s"] = [r.get("stats_read_seconds", 0.0)
+                                          for r in rres]
             row["missed"] = [r["missed"] for r in rres]
             row["reordered"] = [r["reordered"] for r in rres]
             row["damaged"] = [r["damaged"] for r in rres]
             row["latencies_us"] = [lats[i] for i in range(len(rres))]
-        return self.summarize(row)
+            if stages.get(0):
+                row["stages_us"] = stages[0]
+        return summarize(row)
 
-    @staticmethod
-    def summarize(row):
-        w_frames = row["writer_frames"]
-        row["writer_fps"] = w_frames / row["writer_seconds"]
-        row["writer_cpu_us"] = (row["writer_cpu_s"] * 1e6 / w_frames
-                                if w_frames else None)
-        if "reader_frames" not in row:
-            return row
-        fps = [f / s for f, s in zip(row["reader_frames"],
-                                     row["reader_seconds"])]
-        row["delivered_fps"] = sum(fps) / len(fps)
-        row["delivered_fps_min"] = min(fps)
-        frames = sum(row["reader_frames"])
-        row["reader_cpu_us"] = (sum(row["reader_cpu_s"]) * 1e6 / frames
-                                if frames else None)
-        all_lat = sorted(x for lat in row["latencies_us"] for x in lat)
-        row["p50_us"] = percentile(all_lat, 0.50)
-        row["p99_us"] = percentile(all_lat, 0.99)
-        row["max_us"] = all_lat[-1] if all_lat else None
-        # The worst reader's p99: with several readers, the one that
-        # matters.
-        p99s = [percentile(lat, 0.99) for lat in row["latencies_us"] if lat]
-        row["worst_p99_us"] = max(p99s) if p99s else None
-        row["samples"] = len(all_lat)
+
+def summarize(row):
+    """The figures of one round (or of one readers-test case)."""
+    w_frames = row["writer_frames"]
+    row["writer_fps"] = w_frames / row["writer_seconds"]
+    row["writer_cpu_us"] = (row["writer_cpu_s"] * 1e6 / w_frames
+                            if w_frames else None)
+    if "reader_frames" not in row:
         return row
+    fps = [f / s for f, s in zip(row["reader_frames"],
+                                 row["reader_seconds"])]
+    row["delivered_fps"] = sum(fps) / len(fps)
+    row["delivered_fps_min"] = min(fps)
+    frames = sum(row["reader_frames"])
+    row["reader_cpu_us"] = (sum(row["reader_cpu_s"]) * 1e6 / frames
+                            if frames else None)
+    all_lat = sorted(x for lat in row["latencies_us"] for x in lat)
+    row["p50_us"] = percentile(all_lat, 0.50)
+    row["p99_us"] = percentile(all_lat, 0.99)
+    row["max_us"] = all_lat[-1] if all_lat else None
+    # The worst reader's p99: with several readers, the one that matters.
+    p99s = [percentile(lat, 0.99) for lat in row["latencies_us"] if lat]
+    row["worst_p99_us"] = max(p99s) if p99s else None
+    row["samples"] = len(all_lat)
+    return row
 
-    def merge_rounds(self, rows):
-        merged = {}
-        for r in rows:
-            key = (r["size"], r["transport"])
-            if key not in merged:
-                merged[key] = r
-                continue
-            m = merged[key]
-            for k in ("reader_frames", "reader_seconds", "reader_cpu_s",
-                      "missed", "reordered", "damaged", "latencies_us"):
-                if k in m:
-                    m[k] = m[k] + r[k]
-            m["writer_seconds"] += r["writer_seconds"]
-            m["writer_frames"] += r["writer_frames"]
-            m["writer_cpu_s"] += r["writer_cpu_s"]
-            m["writer_copies"] += r["writer_copies"]
-            m["writer_stats"] = add_stats([m["writer_stats"],
-                                           r["writer_stats"]])
-            if "reader_stats" in m:
-                m["reader_stats"] = add_stats([m["reader_stats"],
-                                               r["reader_stats"]])
-            self.summarize(m)
-        return list(merged.values())
+
+def case_label(size, pattern):
+    return "%s, %s" % (size, pattern)
+
+
+def by_case(rows, pattern=None):
+    """The rounds of a test grouped by case and transport, each group
+    summarised (summarize_rounds), in the order the cases ran.  Rows of an
+    older results.json have no case: theirs is their size and `pattern`."""
+    groups = {}
+    for r in rows:
+        if "case" not in r:
+            r = dict(r, pattern=pattern, case=case_label(r["size"], pattern))
+        groups.setdefault((r["case"], r["transport"]), []).append(r)
+    return [summarize_rounds(v) for v in groups.values()]
+
+
+def cases_of(summaries):
+    seen = []
+    for s in summaries:
+        if s["case"] not in seen:
+            seen.append(s["case"])
+    return seen
+
+
+def summarize_rounds(rounds):
+    """One case and transport over its rounds: medians of the per-round
+    figures, pooled latencies, and CPU and counts summed over the rounds.
+    Reader CPU from its own clock and from schedstat leaves out
+    mmapbench's reads of the source's stats (the breakdown's instrument,
+    not the transport's work)."""
+    rounds = sorted(rounds, key=lambda r: r.get("round", 0))
+    first = rounds[0]
+    s = {k: first.get(k) for k in ("size", "size_key", "pattern", "case",
+                                    "transport", "readers")}
+    s["rounds"] = rounds
+
+    def median(key):
+        v = [r[key] for r in rounds if r.get(key) is not None]
+        return statistics.median(v) if v else None
+
+    def total(key):
+        if any(r.get(key) is None for r in rounds):
+            return None
+        return sum(sum(r[key]) if isinstance(r[key], list) else r[key]
+                   for r in rounds)
+
+    def per_frame(seconds, frames, less=0.0):
+        if seconds is None or not frames:
+            return None
+        return (seconds - less) * 1e6 / frames
+
+    s["median_writer_fps"] = median("writer_fps")
+    w_frames = total("writer_frames")
+    s["writer_cpu_us"] = per_frame(total("writer_cpu_s"), w_frames)
+    s["writer_proc_stat_us"] = per_frame(total("writer_proc_stat_s"),
+                                         w_frames)
+    s["writer_stats"] = add_stats(r.get("writer_stats", {}) for r in rounds)
+    if "reader_frames" not in first:
+        return s
+    frames = total("reader_frames")
+    reads = total("reader_stats_read_s") or 0.0
+    s["frames"] = frames
+    s["reader_cpu_us"] = per_frame(total("reader_cpu_s"), frames, reads)
+    # The kernel's tick count as it stands: ticks are too coarse to take
+    # the reads out of.
+    s["reader_proc_stat_us"] = per_frame(total("reader_proc_stat_s"),
+                                         frames)
+    s["reader_sched_us"] = per_frame(total("reader_sched_s"), frames, reads)
+    s["stats_read_us"] = per_frame(reads, frames)
+    s["reader_stats"] = add_stats(r.get("reader_stats", {}) for r in rounds)
+    for k in ("missed", "reordered", "damaged"):
+        s[k] = total(k)
+    s["median_delivered_fps"] = median("delivered_fps")
+    s["median_p50_us"] = median("p50_us")
+    s["median_p99_us"] = median("p99_us")
+    p50s = [r["p50_us"] for r in rounds if r.get("p50_us") is not None]
+    s["worst_p50_us"] = max(p50s) if p50s else None
+    pooled = sorted(x for r in rounds for lat in r.get("latencies_us", [])
+                    for x in lat)
+    s["pooled_p50_us"] = percentile(pooled, 0.50)
+    s["pooled_p99_us"] = percentile(pooled, 0.99)
+    s["max_us"] = pooled[-1] if pooled else None
+    return s
+
+
+def breakdown(summary):
+    """Where a frame's time went, over every round of a case: p50 and p90
+    of each stage and of their sum (the latency), and each round's p50 of
+    the wake-up.  A frame whose stages are not all ≥ 0 had mmapsrc's
+    account of another frame: counted as stale, left out."""
+    frames = [f for r in summary["rounds"] for f in r.get("stages_us", [])]
+    if not frames:
+        return None
+    good = [f for f in frames if min(f) >= 0]
+    out = {"frames": len(frames), "stale": len(frames) - len(good)}
+    for k, (name, _what) in enumerate(STAGES):
+        col = sorted(f[k] for f in good)
+        out[name] = (percentile(col, 0.5), percentile(col, 0.9))
+    total = sorted(sum(f) for f in good)
+    out["total"] = (percentile(total, 0.5), percentile(total, 0.9))
+    out["late_wakes"] = sum(1 for f in good if f[1] > GOAL_P50_US) / \
+        len(good) if good else None
+    out["wake_p50_by_round"] = [
+        percentile(sorted(f[1] for f in r.get("stages_us", [])
+                          if min(f) >= 0), 0.5)
+        for r in summary["rounds"]]
+    return out
 
 
 def add_stats(dicts):
@@ -558,13 +727,27 @@ def table(header, rows):
     return out
 
 
+def n_rounds(summaries):
+    return max((r.get("round", 0) + 1 for s in summaries
+                for r in s["rounds"]), default=0)
+
+
+def by_round(summary, n, cell):
+    """One cell per round (– for a round that failed)."""
+    cells = ["–"] * n
+    for r in summary["rounds"]:
+        cells[r.get("round", 0)] = cell(r)
+    return cells
+
+
 def report(meta, res, args):
     md = ["# gst-mmap benchmark results", ""]
     md += ["Made by `%s` on %s (%.0f s)." % (meta["command"], meta["date"],
                                              meta["elapsed_s"]), ""]
     md += ["- Machine: %s, %d CPUs, Linux %s; load average before the run "
-           "%s" % (meta["cpu"], meta["cpus"], meta["kernel"],
-                   meta["loadavg_before"]),
+           "%s, after it %s" % (meta["cpu"], meta["cpus"], meta["kernel"],
+                                meta["loadavg_before"],
+                                meta.get("loadavg_after", "?")),
            "- GStreamer %s; plugin `%s` (sha256 %s…)" % (
                meta["gstreamer"], meta["plugin"], meta["plugin_sha256"][:12]),
            "- Source: git %s%s" % (meta["git"], "; the working tree "
@@ -583,151 +766,23 @@ def report(meta, res, args):
            "CLOCK_MONOTONIC when the frame reaches its sink minus the "
            "writer's when the frame entered the transport." % args.settle,
            ""]
-
-    lat = res.get("latency", [])
+    pattern = getattr(args, "pattern", "black")
+    lat = by_case(res.get("latency", []), pattern)
+    thr = by_case(res.get("throughput", []), pattern)
     if lat:
-        md += ["## Latency at 30 fps, one reader", "",
-               "%d s per transport and size%s; p50/p99 ratio: mmap ÷ shm "
-               "(goal ≤ %.1f).  mmap zero-copy: the share of frames "
-               "mmapsink and mmapsrc moved without a copy, from their "
-               "`stats` (– when the elements have none)." % (
-                   args.latency_seconds,
-                   ", %d rounds" % args.rounds if args.rounds > 1 else "",
-                   GOAL_LATENCY_RATIO), ""]
-        body = []
-        for size in meta["sizes"]:
-            shm = find(lat, size=size, transport="shm")
-            for t in args.transports:
-                r = find(lat, size=size, transport=t)
-                if not r:
-                    continue
-                rp50 = rp99 = ""
-                if t.startswith("mmap") and shm:
-                    rp50 = fmt_ratio(ratio(r["p50_us"], shm["p50_us"]))
-                    rp99 = fmt_ratio(ratio(r["p99_us"], shm["p99_us"]))
-                body.append([size, TRANSPORT_LABELS[t], str(r["samples"]),
-                             fmt(r["p50_us"]), fmt(r["p99_us"]),
-                             fmt(r["max_us"]), rp50 or "", rp99 or "",
-                             str(sum(r["missed"])), str(sum(r["damaged"])),
-                             fmt(r["writer_cpu_us"]),
-                             fmt(r["reader_cpu_us"]),
-                             zero_copy(r) if t.startswith("mmap") else ""])
-        md += table(["Size", "Transport", "Frames", "p50 µs", "p99 µs",
-                     "max µs", "p50 vs shm", "p99 vs shm", "Missed",
-                     "Damaged", "Writer CPU µs/frame",
-                     "Reader CPU µs/frame", "mmap zero-copy w / r"], body)
-        md += ["", "![Latency CDF](latency-cdf.png)", ""]
-
-    thr = res.get("throughput", [])
+        md += latency_report(lat, args)
     if thr:
-        md += ["## Unthrottled, one reader", "",
-               "Writer `videotestsrc is-live=false` as fast as it goes, %d s "
-               "per case%s.  Delivered: frames/s the reader received intact.  "
-               "The writer alone into `fakesink` is the ceiling.  mmapsink "
-               "never waits for readers, so its writer can run ahead and "
-               "the reader skips (missed); shmsink waits for free space; "
-               "tcpserversink lets a client fall 16 frames behind, then "
-               "skips it to the newest.%s" % (
-                   args.throughput_seconds,
-                   " and round (%d rounds, pooled)" % args.rounds
-                   if args.rounds > 1 else "",
-                   "" if args.shm_upstream_alloc else
-                   "  Here shm runs with `identity drop-allocation=true` "
-                   "before shmsink, so its writer copies each frame into the "
-                   "area: with videotestsrc allocating in the area itself, "
-                   "shmsink deadlocks within a second or so when the writer "
-                   "runs ahead (see bench/README.md)."), ""]
-        body = []
-        for size in meta["sizes"]:
-            shm = find(thr, size=size, transport="shm")
-            alone = find(thr, size=size, transport="fakesink")
-            for t in args.transports + ["fakesink"]:
-                r = find(thr, size=size, transport=t)
-                if not r:
-                    continue
-                if t == "fakesink":
-                    body.append([size, TRANSPORT_LABELS[t],
-                                 fmt(r["writer_fps"]), "", "", "", "", "",
-                                 fmt(r["writer_cpu_us"]), "", ""])
-                    continue
-                vs_shm = fmt_ratio(ratio(r["delivered_fps"],
-                                         shm["delivered_fps"])) \
-                    if shm and t.startswith("mmap") else ""
-                vs_alone = fmt_ratio(ratio(r["delivered_fps"],
-                                           alone["writer_fps"])) \
-                    if alone else ""
-                body.append([size, TRANSPORT_LABELS[t],
-                             fmt(r["writer_fps"]), fmt(r["delivered_fps"]),
-                             vs_shm, vs_alone, str(sum(r["missed"])),
-                             str(sum(r["damaged"])),
-                             fmt(r["writer_cpu_us"]),
-                             fmt(r["reader_cpu_us"]),
-                             zero_copy(r) if t.startswith("mmap") else ""])
-        md += table(["Size", "Transport", "Writer frames/s",
-                     "Delivered frames/s", "vs shm (goal ≥ %.1f)" %
-                     GOAL_THROUGHPUT_RATIO, "vs writer alone", "Missed",
-                     "Damaged", "Writer CPU µs/frame",
-                     "Reader CPU µs/frame", "mmap zero-copy w / r"], body)
-        md += [""]
-
-    rd = res.get("readers", [])
-    if rd:
-        md += ["## Several readers, %s at %d fps" % (
-            meta["readers_size"], READERS_FPS), "",
-            "%d s per case.  Delivered: the slowest reader's frames/s.  "
-            "Missed and damaged: summed over all readers.  Writer CPU vs 1 "
-            "reader: goal ≤ %.1f at 8 readers." % (
-                args.readers_seconds, GOAL_WRITER_CPU_RATIO), ""]
-        body = []
-        for t in args.transports:
-            one = find(rd, transport=t, readers=1)
-            for n in args.reader_counts:
-                r = find(rd, transport=t, readers=n)
-                if not r:
-                    continue
-                body.append([TRANSPORT_LABELS[t], str(n),
-                             fmt(r["delivered_fps_min"]),
-                             str(sum(r["missed"])), str(sum(r["damaged"])),
-                             fmt(r["p50_us"]), fmt(r["worst_p99_us"]),
-                             fmt(r["max_us"]), fmt(r["writer_cpu_us"]),
-                             fmt_ratio(ratio(r["writer_cpu_us"],
-                                             one["writer_cpu_us"]))
-                             if one else "–",
-                             fmt(r["reader_cpu_us"]),
-                             zero_copy(r) if t.startswith("mmap") else ""])
-        md += table(["Transport", "Readers", "Delivered frames/s (min)",
-                     "Missed", "Damaged", "p50 µs", "worst reader p99 µs",
-                     "max µs", "Writer CPU µs/frame", "Writer CPU vs 1 "
-                     "reader", "Reader CPU µs/frame (mean)",
-                     "mmap zero-copy w / r"], body)
-        md += [""]
-
-    idle = res.get("idle", [])
-    if idle:
-        md += ["## Idle reader", "",
-               "The writer (%s, 30 fps) publishes 15 frames, then stays "
-               "alive and publishes nothing.  The reader's CPU over %.0f s "
-               "from `/proc/<pid>/stat` (utime + stime, clock ticks of "
-               "%.0f ms), from the per-thread `schedstat` (ns), and its "
-               "own count; wake-ups: voluntary context switches of all its "
-               "threads.  Goal: under %.0f ms." % (
-                   idle[0]["size"], args.idle_seconds,
-                   1000 / os.sysconf("SC_CLK_TCK"), GOAL_IDLE_CPU_MS), ""]
-        body = [[TRANSPORT_LABELS[r["transport"]], fmt(r["proc_stat_ms"]),
-                 fmt(r["schedstat_ms"], 2), fmt(r["own_cpu_ms"], 2),
-                 str(r["wakeups"]), str(r["frames"])] for r in idle]
-        md += table(["Transport", "/proc stat ms", "schedstat ms",
-                     "own CPU ms", "Wake-ups", "Frames in the window"], body)
-        md += [""]
-
+        md += throughput_report(thr, args)
+    md += readers_report(meta, res.get("readers", []), args)
+    md += idle_report(res.get("idle", []), args)
     md += goals(meta, res, args)
-
     md += ["## Pipelines", "",
-           "Writer: `videotestsrc is-live=true|false pattern=%s ! "
+           "Writer: `videotestsrc is-live=true|false pattern=… ! "
            "video/x-raw,format=…,width=…,height=…,framerate=… ! "
-           "<sink>`, with a probe on the sink's pad that stamps each frame; "
-           "the reader: `<source> ! fakesink sync=false`, with a probe "
-           "that checks it.  Sinks and sources:" % args.pattern, ""]
+           "<sink>`, with a probe on the sink's pad that stamps each frame "
+           "(pattern %s, except in the latency test's cases named "
+           "otherwise); the reader: `<source> ! fakesink sync=false`, with "
+           "a probe that checks it.  Sinks and sources:" % pattern, ""]
     md += ["- mmap: `mmapsink location=… sync=false`, "
            "`mmapsrc location=…`",
            "- shm: `shmsink socket-path=… wait-for-connection=false "
@@ -752,11 +807,277 @@ def report(meta, res, args):
     return "\n".join(md)
 
 
+def latency_report(lat, args):
+    n = n_rounds(lat)
+    cases = cases_of(lat)
+    md = ["## Latency at 30 fps, one reader", "",
+          "Cases: a size and the writer's videotestsrc pattern.  %d "
+          "round(s) of %s s per case; in each round every transport runs "
+          "once, in an order that rotates from one round and case to the "
+          "next." % (
+              n, fmt(args.latency_seconds)), "",
+          "### Every round", "",
+          "p50 / p99 µs of each round (mmap's p50 in bold where it is over "
+          "%.0f µs), and the medians over the rounds." % GOAL_P50_US, ""]
+    body = []
+    for case in cases:
+        for t in args.transports:
+            s = find(lat, case=case, transport=t)
+            if not s:
+                continue
+
+            def cell(r):
+                p50 = fmt(r["p50_us"])
+                if t.startswith("mmap") and r["p50_us"] is not None and \
+                        r["p50_us"] > GOAL_P50_US:
+                    p50 = "**%s**" % p50
+                return "%s / %s" % (p50, fmt(r["p99_us"]))
+            body.append([case, TRANSPORT_LABELS[t]] + by_round(s, n, cell) +
+                        ["%s / %s" % (fmt(s["median_p50_us"]),
+                                      fmt(s["median_p99_us"]))])
+    md += table(["Case", "Transport"] + ["Round %d" % (i + 1)
+                                         for i in range(n)] +
+                ["Median"], body)
+    md += ["", "### Over the rounds", "",
+           "Medians over the rounds; vs shm: mmap's median ÷ shm's.  Pooled: "
+           "every frame of every round together.  mmap zero-copy: the share "
+           "of frames mmapsink and mmapsrc moved without a copy, from their "
+           "`stats`.", ""]
+    body = []
+    for case in cases:
+        shm = find(lat, case=case, transport="shm")
+        for t in args.transports:
+            s = find(lat, case=case, transport=t)
+            if not s:
+                continue
+            vs = ["", ""]
+            if t.startswith("mmap") and shm:
+                vs = [fmt_ratio(ratio(s["median_p50_us"],
+                                      shm["median_p50_us"])),
+                      fmt_ratio(ratio(s["median_p99_us"],
+                                      shm["median_p99_us"]))]
+            body.append([case, TRANSPORT_LABELS[t], str(s["frames"]),
+                         fmt(s["median_p50_us"]), fmt(s["median_p99_us"]),
+                         fmt(s["worst_p50_us"]),
+                         "%s / %s / %s" % (fmt(s["pooled_p50_us"]),
+                                           fmt(s["pooled_p99_us"]),
+                                           fmt(s["max_us"]))] + vs +
+                        [str(s["missed"]), str(s["damaged"]),
+                         zero_copy(s) if t.startswith("mmap") else ""])
+    md += table(["Case", "Transport", "Frames", "Median p50 µs",
+                 "Median p99 µs", "Worst round's p50 µs",
+                 "Pooled p50 / p99 / max µs", "p50 vs shm", "p99 vs shm",
+                 "Missed", "Damaged", "mmap zero-copy w / r"], body)
+    md += ["", "![Latency CDF](latency-cdf.png)", ""]
+    md += cpu_report(lat, cases, args)
+    md += breakdown_report(lat, cases, args)
+    return md
+
+
+def cpu_report(lat, cases, args):
+    md = ["### CPU per frame at 30 fps", "",
+          "Over all rounds: CPU time in the windows ÷ frames.  Own clock: "
+          "the process's `CLOCK_PROCESS_CPUTIME_ID`; `/proc` stat: utime + "
+          "stime of `/proc/<pid>/stat` over the same window (clock ticks "
+          "of %.0f ms, so only a few per round); `/proc` schedstat: the sum "
+          "of `/proc/<pid>/task/*/schedstat` (ns).  For mmap the reader "
+          "also reads mmapsrc's `stats` for every frame, for the breakdown "
+          "below; the last column is what that cost, and the own-clock and "
+          "schedstat figures leave it out (/proc stat's ticks are too "
+          "coarse to: it has it in)." % (
+              1000 / os.sysconf("SC_CLK_TCK")), ""]
+    body = []
+    for case in cases:
+        shm = find(lat, case=case, transport="shm")
+        for t in args.transports:
+            s = find(lat, case=case, transport=t)
+            if not s:
+                continue
+            vs = ""
+            if t.startswith("mmap") and shm:
+                vs = "%s / %s" % (
+                    fmt_ratio(ratio(s["reader_cpu_us"],
+                                    shm["reader_cpu_us"])),
+                    fmt_ratio(ratio(s["reader_proc_stat_us"],
+                                    shm["reader_proc_stat_us"])))
+            body.append([case, TRANSPORT_LABELS[t], fmt(s["writer_cpu_us"]),
+                         fmt(s["writer_proc_stat_us"]),
+                         fmt(s["reader_cpu_us"]),
+                         fmt(s["reader_proc_stat_us"]),
+                         fmt(s["reader_sched_us"]), vs,
+                         fmt(s["stats_read_us"], 1)
+                         if s["stats_read_us"] else ""])
+    md += table(["Case", "Transport", "Writer, own clock",
+                 "Writer, /proc stat", "Reader, own clock",
+                 "Reader, /proc stat", "Reader, /proc schedstat",
+                 "Reader vs shm (own / stat)", "stats reads"], body)
+    return md + [""]
+
+
+def breakdown_report(lat, cases, args):
+    rows = []
+    for case in cases:
+        for t in args.transports:
+            s = find(lat, case=case, transport=t)
+            b = breakdown(s) if s else None
+            if b:
+                rows.append([case, TRANSPORT_LABELS[t], str(b["frames"])] +
+                            ["%s / %s" % (fmt(b[k][0]), fmt(b[k][1]))
+                             for k in [n for n, _ in STAGES] + ["total"]] +
+                            [", ".join(fmt(x) for x in
+                                       b["wake_p50_by_round"]),
+                             "–" if b["late_wakes"] is None else
+                             "%.0f%%" % (100 * b["late_wakes"]),
+                             str(b["stale"])])
+    if not rows:
+        return []
+    md = ["### Where a frame's time goes (mmap)", "",
+          "p50 / p90 µs of each stage over every frame of every round, "
+          "from mmapsrc's account of each frame (its `stats`, read by the "
+          "reader's probe) and the writer's stamp:", ""]
+    md += ["- **%s**: %s" % (name, what) for name, what in STAGES]
+    md += ["", "The stages of a frame add up to its latency (total); their "
+           "p50s need not add up to the total's.  Stale: frames whose "
+           "account did not match them (left out).", ""]
+    md += table(["Case", "Transport", "Frames"] +
+                ["%s p50 / p90" % n for n, _ in STAGES] +
+                ["total p50 / p90", "wake p50 by round",
+                 "wake > %.0f µs" % GOAL_P50_US, "Stale"], rows)
+    return md + [""]
+
+
+def throughput_report(thr, args):
+    n = n_rounds(thr)
+    cases = cases_of(thr)
+    transports = args.transports + ["fakesink"]
+    md = ["## Unthrottled, one reader", "",
+          "Writer `videotestsrc is-live=false` as fast as it goes, %d "
+          "round(s) of %s s per size, the transports and the writer alone "
+          "rotating within each round.  Delivered: frames/s the reader "
+          "received intact.  The writer alone into `fakesink` is the "
+          "ceiling.  mmapsink never waits for readers, so its writer can "
+          "run ahead and the reader skips (missed); shmsink waits for free "
+          "space; tcpserversink lets a client fall 16 frames behind, then "
+          "skips it to the newest.%s" % (
+              n, fmt(args.throughput_seconds),
+              "" if args.shm_upstream_alloc else
+              "  Here shm runs with `identity drop-allocation=true` "
+              "before shmsink, so its writer copies each frame into the "
+              "area: with videotestsrc allocating in the area itself, "
+              "shmsink deadlocks within a second or so when the writer "
+              "runs ahead (see bench/README.md)."), "",
+          "### Every round", "",
+          "Delivered frames/s (for the writer alone: its frames/s).", ""]
+    body = []
+    for case in cases:
+        for t in transports:
+            s = find(thr, case=case, transport=t)
+            if not s:
+                continue
+            key = "writer_fps" if t == "fakesink" else "delivered_fps"
+            med = s["median_writer_fps"] if t == "fakesink" \
+                else s["median_delivered_fps"]
+            body.append([s["size"], TRANSPORT_LABELS[t]] +
+                        by_round(s, n, lambda r: fmt(r[key])) + [fmt(med)])
+    md += table(["Size", "Transport"] + ["Round %d" % (i + 1)
+                                         for i in range(n)] + ["Median"],
+                body)
+    md += ["", "### Over the rounds", "",
+           "Frames/s: medians over the rounds; vs: ratios of the medians.  "
+           "Missed, damaged and CPU: over all rounds.", ""]
+    body = []
+    for case in cases:
+        shm = find(thr, case=case, transport="shm")
+        alone = find(thr, case=case, transport="fakesink")
+        for t in transports:
+            s = find(thr, case=case, transport=t)
+            if not s:
+                continue
+            if t == "fakesink":
+                body.append([s["size"], TRANSPORT_LABELS[t],
+                             fmt(s["median_writer_fps"]), "", "", "", "", "",
+                             fmt(s["writer_cpu_us"]), "", ""])
+                continue
+            vs_shm = fmt_ratio(ratio(s["median_delivered_fps"],
+                                     shm["median_delivered_fps"])) \
+                if shm and t.startswith("mmap") else ""
+            vs_alone = fmt_ratio(ratio(s["median_delivered_fps"],
+                                       alone["median_writer_fps"])) \
+                if alone else ""
+            body.append([s["size"], TRANSPORT_LABELS[t],
+                         fmt(s["median_writer_fps"]),
+                         fmt(s["median_delivered_fps"]), vs_shm, vs_alone,
+                         str(s["missed"]), str(s["damaged"]),
+                         fmt(s["writer_cpu_us"]), fmt(s["reader_cpu_us"]),
+                         zero_copy(s) if t.startswith("mmap") else ""])
+    md += table(["Size", "Transport", "Writer frames/s",
+                 "Delivered frames/s", "vs shm (goal ≥ %.1f)" %
+                 GOAL_THROUGHPUT_RATIO, "vs writer alone", "Missed",
+                 "Damaged", "Writer CPU µs/frame",
+                 "Reader CPU µs/frame", "mmap zero-copy w / r"], body)
+    return md + [""]
+
+
+def readers_report(meta, rd, args):
+    if not rd:
+        return []
+    md = ["## Several readers, %s at %d fps" % (
+        meta["readers_size"], READERS_FPS), "",
+        "%s s per case.  Delivered: the slowest reader's frames/s.  "
+        "Missed and damaged: summed over all readers.  Writer CPU vs 1 "
+        "reader: goal ≤ %.1f at 8 readers." % (
+            fmt(args.readers_seconds), GOAL_WRITER_CPU_RATIO), ""]
+    body = []
+    for t in args.transports:
+        one = find(rd, transport=t, readers=1)
+        for n in args.reader_counts:
+            r = find(rd, transport=t, readers=n)
+            if not r:
+                continue
+            body.append([TRANSPORT_LABELS[t], str(n),
+                         fmt(r["delivered_fps_min"]),
+                         str(sum(r["missed"])), str(sum(r["damaged"])),
+                         fmt(r["p50_us"]), fmt(r["worst_p99_us"]),
+                         fmt(r["max_us"]), fmt(r["writer_cpu_us"]),
+                         fmt_ratio(ratio(r["writer_cpu_us"],
+                                         one["writer_cpu_us"]))
+                         if one else "–",
+                         fmt(r["reader_cpu_us"]),
+                         zero_copy(r) if t.startswith("mmap") else ""])
+    md += table(["Transport", "Readers", "Delivered frames/s (min)",
+                 "Missed", "Damaged", "p50 µs", "worst reader p99 µs",
+                 "max µs", "Writer CPU µs/frame", "Writer CPU vs 1 "
+                 "reader", "Reader CPU µs/frame (mean)",
+                 "mmap zero-copy w / r"], body)
+    return md + [""]
+
+
+def idle_report(idle, args):
+    if not idle:
+        return []
+    md = ["## Idle reader", "",
+          "The writer (%s, 30 fps) publishes 15 frames, then stays "
+          "alive and publishes nothing.  The reader's CPU over %.0f s "
+          "from `/proc/<pid>/stat` (utime + stime, clock ticks of "
+          "%.0f ms), from the per-thread `schedstat` (ns), and its "
+          "own count; wake-ups: voluntary context switches of all its "
+          "threads.  Goal: under %.0f ms." % (
+              idle[0]["size"], args.idle_seconds,
+              1000 / os.sysconf("SC_CLK_TCK"), GOAL_IDLE_CPU_MS), ""]
+    body = [[TRANSPORT_LABELS[r["transport"]], fmt(r["proc_stat_ms"]),
+             fmt(r["schedstat_ms"], 2), fmt(r["own_cpu_ms"], 2),
+             str(r["wakeups"]), str(r["frames"])] for r in idle]
+    md += table(["Transport", "/proc stat ms", "schedstat ms",
+                 "own CPU ms", "Wake-ups", "Frames in the window"], body)
+    return md + [""]
+
+
 def goals(meta, res, args):
-    lat, thr, rd, idle = (res.get(k, []) for k in ("latency", "throughput",
-                                                    "readers", "idle"))
-    lines = ["## Goals for mmapsink/mmapsrc", "",
-             "Ratios are between transports in this same run."]
+    """Issue 12's goals, each against this run's figures."""
+    pattern = getattr(args, "pattern", "black")
+    lat = by_case(res.get("latency", []), pattern)
+    thr = by_case(res.get("throughput", []), pattern)
+    rd, idle = res.get("readers", []), res.get("idle", [])
     body = []
 
     def status(ok):
@@ -767,49 +1088,63 @@ def goals(meta, res, args):
     def at_most(r, limit):
         return None if r is None else r <= limit
 
-    def at_least(r, limit):
-        return None if r is None else r >= limit
+    def vs_shm(m, s, key, what=""):
+        r = ratio(m[key], s[key])
+        return r, "mmap %s, shm %s%s: %s" % (fmt(m[key]), fmt(s[key]), what,
+                                             fmt_ratio(r))
 
-    if lat:
-        for size in meta["sizes"]:
-            m = find(lat, size=size, transport="mmap")
-            s = find(lat, size=size, transport="shm")
-            if m and s:
-                r50 = ratio(m["p50_us"], s["p50_us"])
-                r99 = ratio(m["p99_us"], s["p99_us"])
-                body.append(["p50 and p99 latency at 30 fps ≤ %.1f× shm, %s"
-                             % (GOAL_LATENCY_RATIO, size),
-                             "%s / %s" % (fmt_ratio(r50), fmt_ratio(r99)),
-                             status(at_most(None if None in (r50, r99)
-                                            else max(r50, r99),
-                                            GOAL_LATENCY_RATIO))])
-    if thr:
-        for size in meta["sizes"]:
-            m = find(thr, size=size, transport="mmap")
-            s = find(thr, size=size, transport="shm")
-            a = find(thr, size=size, transport="fakesink")
-            if m and s:
-                r = ratio(m["delivered_fps"], s["delivered_fps"])
-                extra = (", %s of the writer alone" %
-                         fmt_ratio(ratio(m["delivered_fps"],
-                                         a["writer_fps"]))) if a else ""
-                body.append(["unthrottled frames/s ≥ %.1f× shm, %s" % (
-                    GOAL_THROUGHPUT_RATIO, size), fmt_ratio(r) + extra,
-                    status(at_least(r, GOAL_THROUGHPUT_RATIO))])
+    pairs = [(c, find(lat, case=c, transport="mmap"),
+              find(lat, case=c, transport="shm")) for c in cases_of(lat)]
+    for c, m, s in pairs:
+        if m:
+            p50s = [r["p50_us"] for r in m["rounds"]]
+            body.append(["every round's p50 ≤ %.0f µs" % GOAL_P50_US, c,
+                         "worst %s µs (rounds: %s)" % (
+                             fmt(m["worst_p50_us"]),
+                             ", ".join(fmt(x) for x in p50s)),
+                         status(at_most(m["worst_p50_us"], GOAL_P50_US))])
+    for c, m, s in pairs:
+        if m and s:
+            r, text = vs_shm(m, s, "median_p50_us", " µs")
+            body.append(["median p50 ≤ %.1f× shm's" % GOAL_P50_RATIO, c,
+                         text, status(at_most(r, GOAL_P50_RATIO))])
+    for c, m, s in pairs:
+        if m and s:
+            r, text = vs_shm(m, s, "median_p99_us", " µs")
+            body.append(["median p99 ≤ shm's", c, text,
+                         status(at_most(r, GOAL_P99_RATIO))])
+    for c, m, s in pairs:
+        if m and s:
+            r, text = vs_shm(m, s, "reader_cpu_us", " µs")
+            r_stat = ratio(m["reader_proc_stat_us"],
+                           s["reader_proc_stat_us"])
+            body.append(["reader CPU per frame at 30 fps ≤ %.1f× shm's" %
+                         GOAL_READER_CPU_RATIO, c, text +
+                         " (/proc stat: %s)" % fmt_ratio(r_stat),
+                         status(at_most(r, GOAL_READER_CPU_RATIO))])
+    for c in cases_of(thr):
+        m = find(thr, case=c, transport="mmap")
+        s = find(thr, case=c, transport="shm")
+        if m and s:
+            r, text = vs_shm(m, s, "median_delivered_fps", " frames/s")
+            body.append(["unthrottled delivered frames/s ≥ %.1f× shm's" %
+                         GOAL_THROUGHPUT_RATIO, m["size"], text,
+                         status(None if r is None
+                                else r >= GOAL_THROUGHPUT_RATIO)])
     m = find(idle, transport="mmap")
     if m:
         worst = max(m["proc_stat_ms"], m["schedstat_ms"])
-        body.append(["idle reader CPU < %.0f ms in %.0f s" % (
-            GOAL_IDLE_CPU_MS, m["seconds"]),
-            "%s ms (stat) / %s ms (schedstat)" % (
+        body.append(["idle reader under %.0f ms of CPU in %.0f s" % (
+            GOAL_IDLE_CPU_MS * m["seconds"] / IDLE_SECONDS, m["seconds"]),
+            "", "%s ms (/proc stat) / %s ms (schedstat)" % (
                 fmt(m["proc_stat_ms"]), fmt(m["schedstat_ms"], 2)),
-            status(worst < GOAL_IDLE_CPU_MS * m["seconds"] / 6.0)])
+            status(worst < GOAL_IDLE_CPU_MS * m["seconds"] / IDLE_SECONDS)])
     top = max(args.reader_counts) if args.reader_counts else None
     m8 = find(rd, transport="mmap", readers=top) if top else None
     m1 = find(rd, transport="mmap", readers=1)
     if m8:
-        body.append(["%d readers of %s at %d fps: no frame missed" % (
-            top, meta["readers_size"], READERS_FPS),
+        body.append(["%d readers of %s at %d fps miss nothing" % (
+            top, meta["readers_size"], READERS_FPS), "",
             "%d missed, slowest reader %s frames/s" % (
                 sum(m8["missed"]), fmt(m8["delivered_fps_min"])),
             # A reader that stalled misses nothing it could count: the
@@ -818,14 +1153,23 @@ def goals(meta, res, args):
                    m8["delivered_fps_min"] >= 0.95 * READERS_FPS)])
     if m8 and m1:
         r = ratio(m8["writer_cpu_us"], m1["writer_cpu_us"])
-        body.append(["writer CPU with %d readers ≤ %.1f× with 1" % (
-            top, GOAL_WRITER_CPU_RATIO), fmt_ratio(r),
-            status(at_most(r, GOAL_WRITER_CPU_RATIO))])
-    damaged = sum(sum(r.get("damaged", [])) for r in lat + thr + rd
-                  if r["transport"] == "mmap")
-    body.append(["never a torn or damaged frame (every mmap case)",
-                 "%d damaged" % damaged, status(damaged == 0)])
-    return lines + [""] + table(["Goal", "This run", "Status"], body) + [""]
+        body.append(["writer CPU per frame with %d readers ≤ %.1f× with "
+                     "one" % (top, GOAL_WRITER_CPU_RATIO), "",
+                     "%s µs, one reader %s µs: %s" % (
+                         fmt(m8["writer_cpu_us"]), fmt(m1["writer_cpu_us"]),
+                         fmt_ratio(r)),
+                     status(at_most(r, GOAL_WRITER_CPU_RATIO))])
+    damaged = sum(sum(r.get("damaged", [])) for k in ("latency",
+                                                       "throughput",
+                                                       "readers")
+                  for r in res.get(k, []) if r["transport"] == "mmap")
+    return ["## Goals for mmapsink/mmapsrc (issue 12)", "",
+            "Against shm in this same run; latency and frames/s on the "
+            "medians over the rounds.  Reader CPU is judged on the "
+            "processes' own clocks (`/proc` stat, in 10 ms ticks, "
+            "alongside).", ""] + \
+        table(["Goal", "Case", "This run", "Status"], body) + [
+            "", "Damaged or torn frames in the mmap cases: %d." % damaged, ""]
 
 
 def compare(old_path, res, args):
@@ -833,39 +1177,46 @@ def compare(old_path, res, args):
     shm as the control for how much the machine itself moved."""
     with open(old_path) as f:
         old = json.load(f)
+    old_pattern = old["meta"].get("settings", {}).get("pattern", "black")
     md = ["## Compared with %s (git %s, %s)" % (
         os.path.relpath(old_path), old["meta"]["git"], old["meta"]["date"]),
-        "", "Before → now.  shm did not change between the two: its "
-        "movement shows the machine's noise.", ""]
+        "", "Before → now; latency and frames/s are medians over the "
+        "rounds (pooled for an older run without them).  shm did not "
+        "change between the two: its movement shows the machine's noise.",
+        ""]
+    lat_now = by_case(res.get("latency", []), args.pattern)
+    lat_old = by_case(old.get("latency", []), old_pattern)
+    thr_now = by_case(res.get("throughput", []), args.pattern)
+    thr_old = by_case(old.get("throughput", []), old_pattern)
     body = []
     for t in ("mmap", "shm"):
-        for r in res.get("latency", []):
-            if r["transport"] != t:
-                continue
-            o = find(old.get("latency", []), size=r["size"], transport=t)
-            if o:
-                body.append(["latency p50 / p99 µs, " + r["size"],
-                             TRANSPORT_LABELS[t],
-                             "%s / %s → %s / %s" % (
-                                 fmt(o["p50_us"]), fmt(o["p99_us"]),
-                                 fmt(r["p50_us"]), fmt(r["p99_us"]))])
-        for r in res.get("throughput", []):
-            if r["transport"] != t:
-                continue
-            o = find(old.get("throughput", []), size=r["size"],
-                     transport=t)
-            if o:
-                body.append(["delivered frames/s, " + r["size"],
+        for s in lat_now:
+            # Same size and writer; else same size (the writer named).
+            o = find(lat_old, case=s["case"], transport=t) or \
+                find(lat_old, size=s["size"], transport=t)
+            if s["transport"] == t and o:
+                what = s["case"] if o["case"] == s["case"] else \
+                    "%s (before: %s)" % (s["case"], o["pattern"])
+                body.append(["latency p50 / p99 µs, " + what,
+                             TRANSPORT_LABELS[t], "%s / %s → %s / %s" % (
+                                 fmt(o["median_p50_us"]),
+                                 fmt(o["median_p99_us"]),
+                                 fmt(s["median_p50_us"]),
+                                 fmt(s["median_p99_us"]))])
+        for s in thr_now:
+            o = find(thr_old, size=s["size"], transport=t)
+            if s["transport"] == t and o:
+                body.append(["delivered frames/s, " + s["size"],
                              TRANSPORT_LABELS[t], "%s → %s" % (
-                                 fmt(o["delivered_fps"]),
-                                 fmt(r["delivered_fps"]))])
+                                 fmt(o["median_delivered_fps"]),
+                                 fmt(s["median_delivered_fps"]))])
                 body.append(["writer / reader CPU µs/frame unthrottled, " +
-                             r["size"], TRANSPORT_LABELS[t],
+                             s["size"], TRANSPORT_LABELS[t],
                              "%s / %s → %s / %s" % (
                                  fmt(o["writer_cpu_us"]),
                                  fmt(o["reader_cpu_us"]),
-                                 fmt(r["writer_cpu_us"]),
-                                 fmt(r["reader_cpu_us"]))])
+                                 fmt(s["writer_cpu_us"]),
+                                 fmt(s["reader_cpu_us"]))])
         for r in res.get("readers", []):
             if r["transport"] != t:
                 continue
@@ -890,34 +1241,38 @@ def compare(old_path, res, args):
 
 
 def plot(res, meta, args, outdir, workdir):
-    """Latency CDF, one panel per size, one curve per transport."""
-    lat = res.get("latency", [])
+    """Latency CDF, one panel per case, one curve per transport and round
+    (a round unlike the others stands out)."""
+    lat = by_case(res.get("latency", []), args.pattern)
     if not lat:
         return None
-    sizes = [s for s in meta["sizes"] if find(lat, size=s)]
     panels = []
-    for s in sizes:
+    for case in cases_of(lat):
         curves = []
         for t in args.transports:
-            r = find(lat, size=s, transport=t)
-            if not r or not r["samples"]:
+            s = find(lat, case=case, transport=t)
+            if not s:
                 continue
-            values = sorted(x for l in r["latencies_us"] for x in l)
-            path = os.path.join(workdir, "cdf-%s-%s.dat" % (
-                r["size_key"], t))
-            with open(path, "w") as f:
-                n = len(values)
-                for i, v in enumerate(values):
-                    f.write("%.3f %.6f\n" % (v, (i + 1) / n))
-            curves.append((path, TRANSPORT_LABELS[t], t))
-        panels.append((s, curves))
+            for k, r in enumerate(s["rounds"]):
+                values = sorted(x for l in r["latencies_us"] for x in l)
+                if not values:
+                    continue
+                path = os.path.join(workdir, "cdf-%d-%s-%d.dat" % (
+                    len(panels), t, r.get("round", 0)))
+                with open(path, "w") as f:
+                    n = len(values)
+                    for i, v in enumerate(values):
+                        f.write("%.3f %.6f\n" % (v, (i + 1) / n))
+                curves.append((path, TRANSPORT_LABELS[t] if k == 0 else "",
+                               t))
+        panels.append((case, curves))
     colors = {"mmap": "#1b9e77", "mmap-base": "#66a61e", "shm": "#d95f02",
               "tcp": "#7570b3"}
     cols = 2 if len(panels) > 1 else 1
     nrows = math.ceil(len(panels) / cols)
     # One x range for every panel, whole decades, so panels compare.
-    everything = [x for r in lat for l in r["latencies_us"] for x in l
-                  if x > 0]
+    everything = [x for s in lat for r in s["rounds"]
+                  for l in r["latencies_us"] for x in l if x > 0]
     lo = 10 ** math.floor(math.log10(min(everything))) if everything else 1
     hi = 10 ** math.ceil(math.log10(max(everything))) if everything else 1e5
     out = os.path.join(outdir, "latency-cdf.png")
@@ -925,7 +1280,7 @@ def plot(res, meta, args, outdir, workdir):
         700 * cols, 500 * nrows + 40),
         "set output '%s'" % out,
         "set multiplot layout %d,%d title 'Latency at 30 fps, one "
-        "reader (CDF; %s, git %s)' font 'Sans,13'" % (
+        "reader: CDF of each round (%s, git %s)' font 'Sans,13'" % (
             nrows, cols, meta["date"][:10], meta["git"]),
         "set logscale x", "set xrange [%g:%g]" % (lo, hi),
         "set xlabel 'latency (µs, log scale)'",
@@ -942,11 +1297,12 @@ def plot(res, meta, args, outdir, workdir):
         "nohead dt 3 lc rgb 'gray40'",
         "set label 1 'p50' at graph 0.01, first 0.52 tc rgb 'gray40'",
         "set label 2 'p99' at graph 0.01, first 0.96 tc rgb 'gray40'"]
-    for s, curves in panels:
-        gp.append("set title '%s'" % s)
+    for case, curves in panels:
+        gp.append("set title '%s'" % case)
         gp.append("plot " + ", ".join(
-            "'%s' using 1:2 with steps lw 2 lc rgb '%s' title '%s'" % (
-                p, colors[t], label) for p, label, t in curves))
+            "'%s' using 1:2 with steps lw 1.5 lc rgb '%s' %s" % (
+                p, colors[t], "title '%s'" % label if label else "notitle")
+            for p, label, t in curves))
     gp.append("unset multiplot")
     script = os.path.join(workdir, "latency-cdf.gp")
     with open(script, "w") as f:
@@ -1034,10 +1390,11 @@ def main():
         prog="bench/run.sh",
         description="gst-mmap benchmark: mmapsink/mmapsrc against "
         "shmsink/shmsrc and TCP+gdppay, in one run.",
-        epilog="Defaults take about 5 minutes on 2 cores (6½ with --baseline).")
+        epilog="Defaults take about 15 minutes on 2 cores (19 with "
+        "--baseline).")
     ap.add_argument("--quick", action="store_true",
-                    help="smoke check: one size (1280x720 RGB), 1 and 2 "
-                    "readers, short windows (about 1 minute)")
+                    help="smoke check: one size (1280x720 RGB), 3 rounds, "
+                    "1 and 2 readers, short windows (under 2 minutes)")
     ap.add_argument("--tests", default="latency,throughput,readers,idle",
                     help="which tests, comma separated (default: all)")
     ap.add_argument("--transports", default=",".join(TRANSPORTS),
@@ -1045,16 +1402,25 @@ def main():
     ap.add_argument("--sizes", default=None,
                     help="size keys, comma separated: " +
                     ",".join(s[0] for s in SIZES))
-    ap.add_argument("--rounds", type=int, default=1,
-                    help="latency and unthrottled tests: rounds of "
-                    "alternation per size, pooled (default 1; more rounds "
-                    "give steadier figures on a busy machine)")
+    ap.add_argument("--rounds", type=int, default=None,
+                    help="latency and unthrottled tests: rounds per case, "
+                    "each running every transport once, each reported "
+                    "(default 5; 3 with --quick)")
+    ap.add_argument("--latency-seconds", type=float, default=None,
+                    help="window of one latency case (default 6; 3 with "
+                    "--quick)")
+    ap.add_argument("--throughput-seconds", type=float, default=None,
+                    help="window of one unthrottled case (default 2.5; 2 "
+                    "with --quick)")
     ap.add_argument("--pattern", default="black",
                     help="videotestsrc pattern of the writer (default "
-                    "black: cheap to draw, so the transport shows)")
+                    "black: cheap to draw, so the transport shows); the "
+                    "latency test at 1280x720 runs solid-color and smpte "
+                    "instead")
     ap.add_argument("--out", default=None,
                     help="directory for results.md, results.json and "
-                    "latency-cdf.png (default bench/results)")
+                    "latency-cdf.png (default bench/results, with --quick "
+                    "bench/results-quick)")
     ap.add_argument("--compare", metavar="RESULTS_JSON",
                     help="add a before → now section against an earlier "
                     "results.json (copy it away before it is overwritten)")
@@ -1107,16 +1473,24 @@ def main():
     args.writer_props.setdefault("fakesink", "")
     if args.quick:
         sizes = [s for s in SIZES if s[0] == "720p-rgb"]
-        args.latency_seconds, args.throughput_seconds = 3, 2
+        rounds, latency_s, throughput_s = 3, 3, 2
         args.readers_seconds, args.idle_seconds = 2, 2.0
         args.reader_counts = [1, 2]
         args.settle = 0.5
     else:
         sizes = SIZES
-        args.latency_seconds, args.throughput_seconds = 10, 3
+        rounds, latency_s, throughput_s = 5, 6, 2.5
         args.readers_seconds, args.idle_seconds = 5, IDLE_SECONDS
         args.reader_counts = READER_COUNTS
         args.settle = 1.0
+    if args.rounds is None:
+        args.rounds = rounds
+    if args.rounds < 1:
+        ap.error("--rounds wants at least 1")
+    if args.latency_seconds is None:
+        args.latency_seconds = latency_s
+    if args.throughput_seconds is None:
+        args.throughput_seconds = throughput_s
     if args.sizes:
         keys = args.sizes.split(",")
         sizes = [s for s in SIZES if s[0] in keys]
@@ -1128,7 +1502,9 @@ def main():
         return report_only(args)
 
     b = Bench(args)
-    outdir = args.out or os.path.join(b.root, "bench", "results")
+    # A smoke check does not overwrite the full run kept in the repository.
+    outdir = args.out or os.path.join(
+        b.root, "bench", "results-quick" if args.quick else "results")
     if not os.access(b.exe, os.X_OK):
         raise SystemExit("%s is not built (bench/run.sh builds it)" % b.exe)
     check = subprocess.run(["gst-inspect-1.0", "mmapsink"], env=b.env,
@@ -1211,6 +1587,9 @@ def save_json(path, meta, res):
                                        for lat in row["latencies_us"]]
             else:
                 del row["latencies_us"]
+        if "stages_us" in row:
+            row["stages_us"] = [[round(x, 1) for x in f]
+                                for f in row["stages_us"]]
         return row
     out = {"meta": meta}
     for k, v in res.items():
@@ -1247,6 +1626,7 @@ def report_only(args):
     TRANSPORT_LABELS["mmap-base"] = "mmapsink/mmapsrc, " + \
         args.baseline_label
     outdir = args.out or os.path.dirname(os.path.abspath(args.report_only))
+    os.makedirs(outdir, exist_ok=True)
     workdir = tempfile.mkdtemp(prefix="mmapbench-report.")
     try:
         write_report(meta, data, args, outdir, workdir)

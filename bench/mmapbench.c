@@ -23,6 +23,21 @@
  *                                         (whole pages only)
  * and in page 0 also: +16 uint64 STAMP_MAGIC, +24 uint64 send time in ns.
  *
+ * With --breakdown, a reader of mmapsrc also reads the source's "stats" in
+ * the same probe, after its own clock reading: for the frame just output,
+ * publish-last-ns (CLOCK_MONOTONIC of its publication), wake-last-us
+ * (publication to the reader finding it) and latency-last-us (publication
+ * to create() handing it to basesrc).  They belong to this frame: mmapsrc
+ * sets them before create() returns, and the next create() runs in this
+ * same streaming thread only after the probe.  With the send time they
+ * split the latency into four stages, in ns:
+ *   writer  send time to publication (mmapsink's render)
+ *   wake    publication to found (the reader's wait and wake-up)
+ *   src     found to create() returning (mmapsrc making the buffer)
+ *   down    create() returning to the probe (basesrc's loop and the push)
+ * The latency file then has "latency writer wake src down" on each line
+ * instead of the latency alone.
+ *
  * Control is line by line on stdin, so that the driver can open one
  * measurement window in every process at once:
  *   start  resets the window's counters and takes the process CPU time
@@ -51,6 +66,17 @@
 /* Damaged frames described on stderr; the rest are only counted. */
 #define MAX_REPORTED_DAMAGE 5
 
+enum
+{ STAGE_WRITER, STAGE_WAKE, STAGE_SRC, STAGE_DOWN, N_STAGES };
+
+/* One intact frame of the window, as the reader saw it. */
+typedef struct
+{
+  guint64 latency_ns;
+  gboolean has_stages;
+  gint64 stage_ns[N_STAGES];    /* signed: a stale account shows up < 0 */
+} FrameTime;
+
 typedef struct
 {
   /* Options, fixed after parsing. */
@@ -66,6 +92,7 @@ typedef struct
   gboolean drop_allocation;
   gchar *element_props;
   gchar *latency_file;
+  gboolean breakdown;
   gsize frame_size;
 
   GstElement *pipeline;
@@ -84,7 +111,9 @@ typedef struct
   guint64 reordered;            /* frames older than the previous one */
   guint64 damaged;
   guint64 copies;               /* writer: buffers the probe had to copy */
-  GArray *latencies;            /* guint64 ns, in the window */
+  GArray *latencies;            /* FrameTime, in the window */
+  guint64 stats_reads;          /* --breakdown: reads of "stats" and the */
+  guint64 stats_read_ns;        /* CPU time they took, in the window */
   GstElement *stats_element;    /* the element whose "stats" we report */
   GstStructure *stats_at_start; /* main thread only */
   /* Whole life of the process. */
@@ -107,6 +136,14 @@ process_cpu_ns (void)
 {
   struct timespec ts;
   clock_gettime (CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (guint64) ts.tv_sec * G_GUINT64_CONSTANT (1000000000) + ts.tv_nsec;
+}
+
+static guint64
+thread_cpu_ns (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_THREAD_CPUTIME_ID, &ts);
   return (guint64) ts.tv_sec * G_GUINT64_CONSTANT (1000000000) + ts.tv_nsec;
 }
 
@@ -235,6 +272,40 @@ announce_first_frame (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+/* mmapsrc's account of the frame it output last (see the top of the
+ * file): when it was published, and how long after that the reader found
+ * it and create() handed it on, in ns.  FALSE for a source without these
+ * fields. */
+static gboolean
+source_times (Bench * b, guint64 * publish_ns, guint64 * wake_ns,
+    guint64 * out_ns)
+{
+  GstStructure *st = NULL;
+  gdouble wake_us = 0, latency_us = 0;
+  gboolean ok;
+
+  g_object_get (b->stats_element, "stats", &st, NULL);
+  ok = st && gst_structure_get_uint64 (st, "publish-last-ns", publish_ns)
+      && gst_structure_get_double (st, "wake-last-us", &wake_us)
+      && gst_structure_get_double (st, "latency-last-us", &latency_us);
+  if (st)
+    gst_structure_free (st);
+  *wake_ns = (guint64) (wake_us * 1000.0 + 0.5);
+  *out_ns = (guint64) (latency_us * 1000.0 + 0.5);
+  return ok;
+}
+
+static void
+split_latency (FrameTime * ft, guint64 sent, guint64 now, guint64 publish,
+    guint64 wake, guint64 out)
+{
+  ft->has_stages = TRUE;
+  ft->stage_ns[STAGE_WRITER] = (gint64) (publish - sent);
+  ft->stage_ns[STAGE_WAKE] = (gint64) wake;
+  ft->stage_ns[STAGE_SRC] = (gint64) out - (gint64) wake;
+  ft->stage_ns[STAGE_DOWN] = (gint64) (now - (publish + out));
+}
+
 static GstPadProbeReturn
 reader_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
 {
@@ -242,9 +313,18 @@ reader_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
   Bench *b = user_data;
   GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER (info);
   GstMapInfo map;
-  guint64 seq = 0, sent = 0;
+  guint64 seq = 0, sent = 0, publish = 0, wake = 0, out = 0, read_ns = 0;
+  guint64 cpu0;
+  gboolean have_times = FALSE;
   gchar *why = NULL;
 
+  /* After `now`, which no stage goes past.  read_ns, the read's own CPU
+   * time, is reported: the driver takes it out of the reader's CPU. */
+  if (b->breakdown) {
+    cpu0 = thread_cpu_ns ();
+    have_times = source_times (b, &publish, &wake, &out);
+    read_ns = thread_cpu_ns () - cpu0;
+  }
   if (!gst_buffer_map (buf, &map, GST_MAP_READ)) {
     why = g_strdup ("cannot map the buffer");
   } else {
@@ -264,19 +344,27 @@ reader_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
     g_free (why);
   } else {
     if (b->in_window) {
-      guint64 latency = now >= sent ? now - sent : 0;
+      FrameTime ft = { 0 };
+
+      ft.latency_ns = now >= sent ? now - sent : 0;
       b->frames++;
       if (b->seq != 0 && seq > b->seq + 1)
         b->missed += seq - b->seq - 1;
       else if (b->seq != 0 && seq <= b->seq)
         b->reordered++;
-      g_array_append_val (b->latencies, latency);
+      if (have_times)
+        split_latency (&ft, sent, now, publish, wake, out);
+      g_array_append_val (b->latencies, ft);
     }
     b->seq = seq;
     if (!b->first_frame_seen) {
       b->first_frame_seen = TRUE;
       g_idle_add (announce_first_frame, b);
     }
+  }
+  if (b->in_window && b->breakdown) {
+    b->stats_reads++;
+    b->stats_read_ns += read_ns;
   }
   g_mutex_unlock (&b->lock);
   return GST_PAD_PROBE_OK;
@@ -341,6 +429,7 @@ window_start (Bench * b)
   g_mutex_lock (&b->lock);
   b->in_window = TRUE;
   b->frames = b->missed = b->reordered = b->damaged = b->copies = 0;
+  b->stats_reads = b->stats_read_ns = 0;
   g_array_set_size (b->latencies, 0);
   getrusage (RUSAGE_SELF, &b->window_rusage);
   b->window_cpu_ns = process_cpu_ns ();
@@ -359,8 +448,15 @@ write_latencies (Bench * b, GArray * lat)
     g_printerr ("reader: cannot write %s\n", b->latency_file);
     return FALSE;
   }
-  for (i = 0; i < lat->len; i++)
-    fprintf (f, "%" G_GUINT64_FORMAT "\n", g_array_index (lat, guint64, i));
+  for (i = 0; i < lat->len; i++) {
+    const FrameTime *ft = &g_array_index (lat, FrameTime, i);
+    gint k;
+
+    fprintf (f, "%" G_GUINT64_FORMAT, ft->latency_ns);
+    for (k = 0; ft->has_stages && k < N_STAGES; k++)
+      fprintf (f, " %" G_GINT64_FORMAT, ft->stage_ns[k]);
+    fputc ('\n', f);
+  }
   return fclose (f) == 0;
 }
 
@@ -368,6 +464,7 @@ static void
 window_stop (Bench * b)
 {
   guint64 end_ns, cpu_ns, frames, missed, reordered, damaged, copies, seq;
+  guint64 stats_reads, stats_read_ns;
   glong vcsw, ivcsw;
   GstStructure *stats;
   struct rusage ru;
@@ -385,8 +482,10 @@ window_stop (Bench * b)
   damaged = b->damaged;
   copies = b->copies;
   seq = b->seq;
+  stats_reads = b->stats_reads;
+  stats_read_ns = b->stats_read_ns;
   lat = b->latencies;
-  b->latencies = g_array_new (FALSE, FALSE, sizeof (guint64));
+  b->latencies = g_array_new (FALSE, FALSE, sizeof (FrameTime));
   g_mutex_unlock (&b->lock);
 
   vcsw = ru.ru_nvcsw - b->window_rusage.ru_nvcsw;
@@ -405,7 +504,9 @@ window_stop (Bench * b)
   else
     printf (", \"missed\": %" G_GUINT64_FORMAT ", \"reordered\": %"
         G_GUINT64_FORMAT ", \"damaged\": %" G_GUINT64_FORMAT
-        ", \"latency_samples\": %u", missed, reordered, damaged, lat->len);
+        ", \"latency_samples\": %u, \"stats_reads\": %" G_GUINT64_FORMAT
+        ", \"stats_read_seconds\": %.9f", missed, reordered, damaged,
+        lat->len, stats_reads, stats_read_ns / 1e9);
   stats = element_stats (b);
   if (stats) {
     gboolean first = TRUE;
@@ -630,6 +731,10 @@ parse_args (Bench * b, int *argc, char ***argv)
     {"latency-file", 0, 0, G_OPTION_ARG_FILENAME, &b->latency_file,
         "Reader: at each stop, write the window's latencies (ns, one a "
           "line) here", "PATH"},
+    {"breakdown", 0, 0, G_OPTION_ARG_NONE, &b->breakdown,
+        "Reader, mmap: read mmapsrc's stats for every frame and split its "
+          "latency into stages in the latency file (see the top of "
+          "mmapbench.c)", NULL},
     {NULL}
   };
   GOptionContext *ctx;
@@ -705,7 +810,7 @@ main (int argc, char **argv)
   b.publish = -1;
   b.shm_frames = 16;
   g_mutex_init (&b.lock);
-  b.latencies = g_array_new (FALSE, FALSE, sizeof (guint64));
+  b.latencies = g_array_new (FALSE, FALSE, sizeof (FrameTime));
 
   /* The driver reads our lines as they come. */
   setvbuf (stdout, NULL, _IOLBF, 0);
@@ -737,6 +842,13 @@ main (int argc, char **argv)
       b.is_writer ? "net" : "src");
   if (!b.stats_element && b.is_writer)
     b.stats_element = gst_bin_get_by_name (GST_BIN (b.pipeline), "tx");
+  if (b.breakdown && (b.is_writer || !b.stats_element
+          || !g_object_class_find_property (G_OBJECT_GET_CLASS
+              (b.stats_element), "stats"))) {
+    g_printerr ("mmapbench: --breakdown is for a reader whose source has "
+        "stats; ignored\n");
+    b.breakdown = FALSE;
+  }
 
   b.loop = g_main_loop_new (NULL, FALSE);
   bus = gst_element_get_bus (b.pipeline);
