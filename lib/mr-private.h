@@ -28,6 +28,9 @@
 #define MR_POLL_NS (1 * MR_MS)
 /* Looks at a slot whose lock was odd or moved, before calling it lost. */
 #define MR_READ_TRIES 4
+/* Slots this large are reused warm first (writer.c, pick_slot): bigger
+ * than the caches can hold many of. */
+#define MR_WARM_SLOT_MIN (1024 * 1024)
 /* slot_log value of a frame number the writer dropped (FORMAT.md 7). */
 #define MR_SLOT_NONE UINT32_MAX
 

@@ -229,17 +229,23 @@ mr_entry_release (MrFile * f)
   f->entry = -1;
 }
 
+/* Our position, for the writer and gst-mmap-info.  last_seq only once
+ * the frame is copied or leased: the writer may then rewrite its slot
+ * first (it is in the caches), and must not while we still copy it.
+ * Release: the copy happens before the writer sees the new last_seq. */
 static void
-entry_update (MrFile * f, uint64_t seq, uint64_t read, uint64_t skipped)
+entry_update (MmapRingReader * r, MrFile * f, uint64_t seq)
 {
   MmapReaderEntry *e;
 
   if (f->entry < 0)
     return;
   e = mr_entry (f, f->entry);
-  __atomic_store_n (&e->last_seq, seq, __ATOMIC_RELAXED);
-  __atomic_store_n (&e->frames_read, read, __ATOMIC_RELAXED);
-  __atomic_store_n (&e->frames_skipped, skipped, __ATOMIC_RELAXED);
+  __atomic_store_n (&e->frames_read, __atomic_load_n (&r->frames_read,
+          __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+  __atomic_store_n (&e->frames_skipped, __atomic_load_n (&r->frames_skipped,
+          __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+  __atomic_store_n (&e->last_seq, seq, __ATOMIC_RELEASE);
 }
 
 /* --- reading a slot --- */
@@ -734,7 +740,6 @@ deliver (MmapRingReader * r, MrFile * f, const MmapSlotDesc * d,
     uint32_t idx, uint64_t lock, MmapRingFrame * fr)
 {
   uint32_t p;
-  uint64_t read, skipped;
 
   memset (fr, 0, sizeof (*fr));
   fr->seq = d->seq;
@@ -774,9 +779,7 @@ deliver (MmapRingReader * r, MrFile * f, const MmapSlotDesc * d,
   r->eos_reported = 0;
   r->pending_skipped = 0;
   r->pending_discont = 0;
-  read = __atomic_add_fetch (&r->frames_read, 1, __ATOMIC_RELAXED);
-  skipped = __atomic_load_n (&r->frames_skipped, __ATOMIC_RELAXED);
-  entry_update (f, d->seq, read, skipped);
+  count (&r->frames_read, 1);
   estimate_period (r, d);
   __atomic_store_n (&r->latency, __atomic_load_n (&MR_HDR (f)->latency_ns,
           __ATOMIC_RELAXED), __ATOMIC_RELAXED);
@@ -1001,11 +1004,13 @@ wait_frame (MmapRingReader * r, MrFile * f, uint32_t seen, uint64_t ws,
   }
   precise_timers ();
   if (r->wake_target) {
-    /* Back from the timed wait with no frame: how late did it return? */
+    /* Back from the timed wait with no frame: how late did it return?
+     * A virtual CPU that was descheduled comes back hundreds of
+     * microseconds late now and then; learning from those would put
+     * every window far too early, so they count as the window's worth. */
     if (now > r->wake_target)
-      r->lateness += ((int64_t) (now - r->wake_target) -
+      r->lateness += ((int64_t) MR_MIN (now - r->wake_target, r->spin_ns) -
           (int64_t) r->lateness) / 4;
-    r->lateness = MR_MIN (r->lateness, 2 * MR_MS);
     r->wake_target = 0;
   }
   expect = r->last_publish + r->period;
@@ -1242,6 +1247,7 @@ mmapring_reader_copy (MmapRingReader * r, void *dst, uint64_t dst_size,
   __atomic_thread_fence (__ATOMIC_ACQUIRE);
   if (!still_holds (f, r->fr_idx, r->fr_seq, r->fr_lock))
     return frame_gone (r, err);
+  entry_update (r, f, r->fr_seq);
   return MMAPRING_OK;
 }
 
@@ -1310,6 +1316,7 @@ mmapring_reader_lease (MmapRingReader * r, MmapRingLease ** out,
   l->size = r->fr_size;
   __atomic_add_fetch (&f->leases_out, 1, __ATOMIC_RELAXED);
   count (&r->frames_leased, 1);
+  entry_update (r, f, r->fr_seq);
   *out = l;
   return MMAPRING_OK;
 }

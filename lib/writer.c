@@ -660,19 +660,52 @@ reclaim_dead_readers (MrFile * f)
   }
 }
 
+/* The oldest frame every registered reader has copied or leased (0 when
+ * one has not yet; UINT64_MAX without readers).  Readers that may only
+ * read the file are unknown to the writer. */
+static uint64_t
+all_readers_done (MrFile * f)
+{
+  uint64_t done = UINT64_MAX;
+  uint32_t k;
+
+  for (k = 0; k < f->hdr.reader_count; k++) {
+    MmapReaderEntry *e = mr_entry (f, k);
+    if (__atomic_load_n (&e->reader_id, __ATOMIC_RELAXED))
+      done = MR_MIN (done, __atomic_load_n (&e->last_seq, __ATOMIC_ACQUIRE));
+  }
+  return done;
+}
+
+/* Which free slot to write.  Big slots: one whose frame every reader has
+ * finished with, the most recently published first (it is still in the
+ * caches: a writer that outruns its readers then alternates between two
+ * warm slots, as it would between two buffers), never the newest frame's
+ * (a reader joining now wants it).  Otherwise, or when no such slot is
+ * free, the least recently published: the ring's depth is the slack of a
+ * reader that is behind. */
 static int
 pick_slot (MrFile * f, uint64_t excluded)
 {
-  int best = -1;
+  uint64_t done = 0, newest = 0;
+  int best = -1, warm = -1;
   uint32_t i;
 
+  if (f->hdr.slot_stride >= MR_WARM_SLOT_MIN)
+    done = all_readers_done (f);
+  for (i = 0; i < f->hdr.slot_count; i++)
+    newest = MR_MAX (newest, f->slot_seq[i]);
   for (i = 0; i < f->hdr.slot_count; i++) {
+    uint64_t seq = f->slot_seq[i];
     if (excluded & BIT (i))
       continue;
-    if (best < 0 || f->slot_seq[i] < f->slot_seq[best])
+    if (best < 0 || seq < f->slot_seq[best])
       best = i;
+    if (seq && seq <= done && seq != newest &&
+        (warm < 0 || seq > f->slot_seq[warm]))
+      warm = i;
   }
-  return best;
+  return warm >= 0 ? warm : best;
 }
 
 static int

@@ -59,7 +59,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_mmap_src_debug);
 #define DEFAULT_EOS_ON_WRITER_EOS TRUE
 #define DEFAULT_ZERO_COPY TRUE
 #define DEFAULT_MAX_LEASES 2
-#define DEFAULT_SPIN_TIME 300
+#define DEFAULT_SPIN_TIME 0
 #define DEFAULT_MAX_LAG 0
 #define DEFAULT_TIMEOUT 0
 /* Waiting this long for a writer posts a warning (once per wait). */
@@ -1214,19 +1214,20 @@ gst_mmap_src_class_init (GstMmapSrcClass * klass)
   /**
    * GstMmapSrc:spin-time:
    *
-   * When the next frame is due (from the frame duration or the last
-   * interval) within this many microseconds, poll for it instead of
-   * sleeping on the futex, at most twice this long per frame.  Trades CPU
-   * for the tens to hundreds of microseconds a sleeping process takes to
-   * wake up (bench/: p50 latency 50 instead of about 120 microseconds, for
-   * about 1% of a core at 30 fps).  Only around a frame that is due: a
-   * reader whose writer publishes nothing sleeps in the kernel.  0 never
-   * spins.
+   * Poll for the next frame in a window of this many microseconds around
+   * the instant the writer's period predicts, instead of sleeping through
+   * it.  A sleeping reader pays a wake-up when the frame comes (tens of
+   * microseconds, and on an idle virtual CPU now and then hundreds); a
+   * polling one pays the window in CPU.  The window is aimed from the
+   * writer's rhythm and how late this thread's timers return, and is not
+   * used while publications stray from the prediction by more than half
+   * of it.  0 (the default) always sleeps: on the 2-core machine of
+   * bench/ that gives the lower CPU and no worse latency.
    */
   g_object_class_install_property (gobject_class, PROP_SPIN_TIME,
       g_param_spec_uint ("spin-time", "Spin time",
-          "Poll instead of sleeping when the next frame is due within this "
-          "many microseconds (0 = always sleep)", 0, 100000,
+          "Poll for the next frame in a window of this many microseconds "
+          "around its predicted time (0 = always sleep)", 0, 100000,
           DEFAULT_SPIN_TIME, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
   /**
