@@ -201,7 +201,8 @@ class Proc:
 
 def read_latency_file(path):
     """A reader's latencies (sorted, us) and, with --breakdown, each
-    frame's stages [writer, wake, src, down] in us (see mmapbench.c)."""
+    frame's stages [writer, wake, src, down] in us followed by the
+    writer's and the reader's CPU numbers (see mmapbench.c)."""
     lat, stages = [], []
     with open(path) as f:
         for line in f:
@@ -209,8 +210,9 @@ def read_latency_file(path):
             if not v:
                 continue
             lat.append(int(v[0]) / 1000.0)
-            if len(v) == 1 + len(STAGES):
-                stages.append([int(x) / 1000.0 for x in v[1:]])
+            if len(v) == 3 + len(STAGES):
+                stages.append([int(x) / 1000.0 for x in v[1:-2]] +
+                              [int(x) for x in v[-2:]])
     return sorted(lat), stages
 
 
@@ -648,22 +650,27 @@ def breakdown(summary):
     of each stage and of their sum (the latency), and each round's p50 of
     the wake-up.  A frame whose stages are not all ≥ 0 had mmapsrc's
     account of another frame: counted as stale, left out."""
+    n = len(STAGES)
     frames = [f for r in summary["rounds"] for f in r.get("stages_us", [])]
     if not frames:
         return None
-    good = [f for f in frames if min(f) >= 0]
+    good = [f for f in frames if min(f[:n]) >= 0]
     out = {"frames": len(frames), "stale": len(frames) - len(good)}
     for k, (name, _what) in enumerate(STAGES):
         col = sorted(f[k] for f in good)
         out[name] = (percentile(col, 0.5), percentile(col, 0.9))
-    total = sorted(sum(f) for f in good)
+    total = sorted(sum(f[:n]) for f in good)
     out["total"] = (percentile(total, 0.5), percentile(total, 0.9))
     out["late_wakes"] = sum(1 for f in good if f[1] > GOAL_P50_US) / \
         len(good) if good else None
     out["wake_p50_by_round"] = [
         percentile(sorted(f[1] for f in r.get("stages_us", [])
-                          if min(f) >= 0), 0.5)
+                          if min(f[:n]) >= 0), 0.5)
         for r in summary["rounds"]]
+    # Where the reader woke: on the writer's CPU, or on another.
+    placed = [f for f in good if len(f) == n + 2 and min(f[n:]) >= 0]
+    out["same_cpu"] = (sum(1 for f in placed if f[n] == f[n + 1]) /
+                       len(placed) if placed else None)
     return out
 
 
@@ -928,6 +935,8 @@ def breakdown_report(lat, cases, args):
                                        b["wake_p50_by_round"]),
                              "–" if b["late_wakes"] is None else
                              "%.0f%%" % (100 * b["late_wakes"]),
+                             "–" if b.get("same_cpu") is None else
+                             "%.0f%%" % (100 * b["same_cpu"]),
                              str(b["stale"])])
     if not rows:
         return []
@@ -937,12 +946,17 @@ def breakdown_report(lat, cases, args):
           "reader's probe) and the writer's stamp:", ""]
     md += ["- **%s**: %s" % (name, what) for name, what in STAGES]
     md += ["", "The stages of a frame add up to its latency (total); their "
-           "p50s need not add up to the total's.  Stale: frames whose "
-           "account did not match them (left out).", ""]
+           "p50s need not add up to the total's.  On the writer's CPU: "
+           "frames the reader's probe ran on the CPU the writer stamped "
+           "them on; a reader woken there waits until the writer sleeps or "
+           "yields (mmapring writers yield to woken readers up to 1000 "
+           "frames/s).  Stale: frames whose account did not match them "
+           "(left out).", ""]
     md += table(["Case", "Transport", "Frames"] +
                 ["%s p50 / p90" % n for n, _ in STAGES] +
                 ["total p50 / p90", "wake p50 by round",
-                 "wake > %.0f µs" % GOAL_P50_US, "Stale"], rows)
+                 "wake > %.0f µs" % GOAL_P50_US, "On the writer's CPU",
+                 "Stale"], rows)
     return md + [""]
 
 

@@ -21,7 +21,8 @@
  *   +8     uint64 seq ^ (k * PAGE_KEY)    catches a page moved in the frame
  *   +4088  uint64 ~seq                    catches a page cut short
  *                                         (whole pages only)
- * and in page 0 also: +16 uint64 STAMP_MAGIC, +24 uint64 send time in ns.
+ * and in page 0 also: +16 uint64 STAMP_MAGIC, +24 uint64 send time in ns,
+ * +32 uint64 the CPU the writer's thread ran on at the stamp.
  *
  * With --breakdown, a reader of mmapsrc also reads the source's "stats" in
  * the same probe, after its own clock reading: for the frame just output,
@@ -35,8 +36,11 @@
  *   wake    publication to found (the reader's wait and wake-up)
  *   src     found to create() returning (mmapsrc making the buffer)
  *   down    create() returning to the probe (basesrc's loop and the push)
- * The latency file then has "latency writer wake src down" on each line
- * instead of the latency alone.
+ * The latency file then has "latency writer wake src down wcpu rcpu" on
+ * each line instead of the latency alone: with the stages, the writer's
+ * CPU at the stamp and the reader's at the probe (on a machine whose
+ * scheduler puts a woken reader on its waker's CPU, the wake-up waits for
+ * whatever the writer does next).
  *
  * Control is line by line on stdin, so that the driver can open one
  * measurement window in every process at once:
@@ -52,6 +56,8 @@
 #include "config.h"
 #endif
 
+#define _GNU_SOURCE             /* sched_getcpu */
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -75,6 +81,7 @@ typedef struct
   guint64 latency_ns;
   gboolean has_stages;
   gint64 stage_ns[N_STAGES];    /* signed: a stale account shows up < 0 */
+  gint writer_cpu, reader_cpu;  /* with the stages */
 } FrameTime;
 
 typedef struct
@@ -167,6 +174,8 @@ stamp_frame (guint8 * data, gsize size, guint64 seq)
   gsize off;
   guint64 k;
 
+  if (size < 40)
+    return;
   for (k = 0, off = 0; off + 16 <= size; k++, off += PAGE) {
     put64 (data + off, seq);
     put64 (data + off + 8, seq ^ (k * PAGE_KEY));
@@ -174,6 +183,7 @@ stamp_frame (guint8 * data, gsize size, guint64 seq)
       put64 (data + off + PAGE - 8, ~seq);
   }
   put64 (data + 16, STAMP_MAGIC);
+  put64 (data + 32, (guint64) sched_getcpu ());
   /* Last, so that the time is as close to the hand-over as it can be. */
   put64 (data + 24, monotonic_ns ());
 }
@@ -315,6 +325,7 @@ reader_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
   GstMapInfo map;
   guint64 seq = 0, sent = 0, publish = 0, wake = 0, out = 0, read_ns = 0;
   guint64 cpu0;
+  gint writer_cpu = -1, reader_cpu = sched_getcpu ();
   gboolean have_times = FALSE;
   gchar *why = NULL;
 
@@ -329,6 +340,8 @@ reader_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
     why = g_strdup ("cannot map the buffer");
   } else {
     seq = check_frame (map.data, map.size, b->frame_size, &sent, &why);
+    if (seq)
+      writer_cpu = (gint) get64 (map.data + 32);
     gst_buffer_unmap (buf, &map);
   }
 
@@ -352,8 +365,11 @@ reader_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
         b->missed += seq - b->seq - 1;
       else if (b->seq != 0 && seq <= b->seq)
         b->reordered++;
-      if (have_times)
+      if (have_times) {
         split_latency (&ft, sent, now, publish, wake, out);
+        ft.writer_cpu = writer_cpu;
+        ft.reader_cpu = reader_cpu;
+      }
       g_array_append_val (b->latencies, ft);
     }
     b->seq = seq;
@@ -455,6 +471,8 @@ write_latencies (Bench * b, GArray * lat)
     fprintf (f, "%" G_GUINT64_FORMAT, ft->latency_ns);
     for (k = 0; ft->has_stages && k < N_STAGES; k++)
       fprintf (f, " %" G_GINT64_FORMAT, ft->stage_ns[k]);
+    if (ft->has_stages)
+      fprintf (f, " %d %d", ft->writer_cpu, ft->reader_cpu);
     fputc ('\n', f);
   }
   return fclose (f) == 0;

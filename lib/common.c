@@ -149,10 +149,13 @@ mr_futex_wait (uint32_t * addr, uint32_t val, uint64_t timeout_ns)
   return syscall (SYS_futex, addr, FUTEX_WAIT, val, &ts, NULL, 0);
 }
 
-void
+/* The number of threads woken (0 on error). */
+int
 mr_futex_wake (uint32_t * addr)
 {
-  syscall (SYS_futex, addr, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+  long n = syscall (SYS_futex, addr, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+
+  return n > 0 ? (int) n : 0;
 }
 
 /* OFD locks belong to the open file description, not to the process:

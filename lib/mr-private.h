@@ -31,6 +31,9 @@
 /* Slots this large are reused warm first (writer.c, pick_slot): bigger
  * than the caches can hold many of. */
 #define MR_WARM_SLOT_MIN (1024 * 1024)
+/* Up to this many frames a second, a writer that woke readers yields
+ * the CPU to them (writer.c, hand_off). */
+#define MR_HANDOFF_FPS 1000
 /* slot_log value of a frame number the writer dropped (FORMAT.md 7). */
 #define MR_SLOT_NONE UINT32_MAX
 
@@ -90,7 +93,7 @@ uint64_t mr_pidns (void);
 
 /* --- futex, OFD locks --- */
 int mr_futex_wait (uint32_t * addr, uint32_t val, uint64_t timeout_ns);
-void mr_futex_wake (uint32_t * addr);
+int mr_futex_wake (uint32_t * addr);
 int mr_lock (int fd, short type, off_t start, off_t len);
 /* 1: another open file description holds a write lock there, 0: none
  * (read locks do not count), -1: cannot tell. */
