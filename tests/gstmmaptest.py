@@ -33,6 +33,25 @@ def wait_for(what, predicate, timeout=WAIT_TIMEOUT, interval=0.01):
         time.sleep(interval)
 
 
+def waits_for_a_file(pid):
+    """True once process `pid` watches a directory with inotify: a reader
+    of ours with no file at its location yet.  Such a reader has waited
+    for the writer, and reads all of it from its first frame."""
+    fdinfo = "/proc/%d/fdinfo" % pid
+    try:
+        names = os.listdir(fdinfo)
+    except FileNotFoundError:
+        return False
+    for n in names:
+        try:
+            with open(os.path.join(fdinfo, n)) as f:
+                if "inotify wd:" in f.read():
+                    return True
+        except (FileNotFoundError, PermissionError):
+            pass
+    return False
+
+
 def signal_name(rc):
     """'SIGBUS' for an exit code of -7, None for a normal exit."""
     if rc is None or rc >= 0:

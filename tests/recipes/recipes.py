@@ -31,7 +31,8 @@ PIPELINES = os.path.join(ROOT, "pipelines")
 if "GST_PLUGIN_PATH" not in os.environ:
     os.environ["GST_PLUGIN_PATH"] = os.path.join(ROOT, "build", "plugin")
 sys.path.insert(0, os.path.join(HERE, ".."))
-from gstmmaptest import GST_LAUNCH, Proc, log, wait_for  # noqa: E402
+from gstmmaptest import (GST_LAUNCH, Proc, log, wait_for,  # noqa: E402
+                         waits_for_a_file)
 
 PY = "/usr/bin/python3"
 
@@ -68,6 +69,7 @@ class Recipes(unittest.TestCase):
         frames = 90
         reader = self.spawn("reader", [PY, os.path.join(
             EXAMPLES, "opencv_reader.py"), self.loc, str(frames), "--verify"])
+        wait_for("the reader to wait", lambda: waits_for_a_file(reader.pid))
         writer = self.spawn("writer", [PY, os.path.join(
             EXAMPLES, "opencv_writer.py"), self.loc, str(frames)])
         self.assertEqual(writer.wait(60), 0, writer.describe())
@@ -93,6 +95,9 @@ class Recipes(unittest.TestCase):
     def test_numpy_writer_and_reader(self):
         reader = self.spawn("reader", [PY, os.path.join(
             EXAMPLES, "numpy_reader.py"), self.loc, "60"])
+        # A reader that waited for the writer reads all of it; one that
+        # comes after the writer's first frame joins at the newest.
+        wait_for("the reader to wait", lambda: waits_for_a_file(reader.pid))
         writer = self.spawn("writer", [PY, os.path.join(
             EXAMPLES, "numpy_writer.py"), self.loc, "60"])
         self.assertEqual(writer.wait(60), 0, writer.describe())
