@@ -247,6 +247,8 @@ class Bench:
         self.build = os.path.join(self.root, args.build_dir) \
             if not os.path.isabs(args.build_dir) else args.build_dir
         self.exe = os.path.join(self.build, "bench", "mmapbench")
+        self.cacheline_exe = os.path.join(self.build, "bench", "cacheline")
+        self.last_cacheline = (None, None)
         self.plugin_dir = os.path.abspath(args.plugin_dir) \
             if args.plugin_dir else os.path.join(self.build, "plugin")
         self.workdir = tempfile.mkdtemp(prefix="mmapbench.", dir="/dev/shm")
@@ -393,9 +395,22 @@ class Bench:
         res["proc_seconds"] = seconds
         return None, [res], {}, {}
 
-    def try_case(self, *a, **kw):
+    def cacheline_ns(self):
+        """The CPU-to-CPU cache-line round trip now (bench/cacheline.c),
+        or None when it cannot be measured."""
         try:
-            return self.run_case(*a, **kw)
+            out = subprocess.run([self.cacheline_exe], capture_output=True,
+                                 text=True, timeout=10).stdout
+            return int(out.split()[0])
+        except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+            return None
+
+    def try_case(self, *a, **kw):
+        before = self.cacheline_ns()
+        try:
+            res = self.run_case(*a, **kw)
+            self.last_cacheline = (before, self.cacheline_ns())
+            return res
         except BenchError as e:
             msg = "%s %s %s: %s" % (a[0], a[1], a[2][1], e)
             log("  FAILED: " + msg)
@@ -507,6 +522,9 @@ class Bench:
         row = {"size": size[1], "size_key": size[0], "pattern": pattern,
                "case": case_label(size[1], pattern), "transport": transport,
                "readers": readers, "round": round_no}
+        # The machine's CPU-to-CPU cache-line round trip before and after
+        # the case (ns): which of its speeds the round ran at.
+        row["cacheline_ns"] = list(self.last_cacheline)
         row["writer_seconds"] = wres["seconds"]
         row["writer_frames"] = wres["frames"]
         row["writer_cpu_s"] = wres["cpu_seconds"]
@@ -747,6 +765,31 @@ def by_round(summary, n, cell):
     return cells
 
 
+def cacheline_table(summaries, n, transports, label):
+    """Per round, the CPU-to-CPU cache-line round trip before / after each
+    case (bench/cacheline.c): which speed of the machine a round ran at."""
+    body = []
+    for case in cases_of(summaries):
+        for t in transports:
+            s = find(summaries, case=case, transport=t)
+            if not s or not any(r.get("cacheline_ns") for r in s["rounds"]):
+                continue
+            body.append([s[label], TRANSPORT_LABELS[t]] + by_round(
+                s, n, lambda r: " / ".join(
+                    fmt(x) for x in r.get("cacheline_ns") or [None, None])))
+    if not body:
+        return []
+    return ["", "### The machine in each round", "",
+            "CPU-to-CPU cache-line round trip, ns, before / after the case "
+            "(bench/cacheline.c).  On a virtual machine the host may run "
+            "the two vCPUs on cores that share a cache or on cores that do "
+            "not, and move them: every transport that hands frames from "
+            "one process to the other then has two speeds, and this says "
+            "which one a round had.", ""] + table(
+        [label.capitalize(), "Transport"] +
+        ["Round %d" % (i + 1) for i in range(n)], body)
+
+
 def report(meta, res, args):
     md = ["# gst-mmap benchmark results", ""]
     md += ["Made by `%s` on %s (%.0f s)." % (meta["command"], meta["date"],
@@ -845,6 +888,7 @@ def latency_report(lat, args):
     md += table(["Case", "Transport"] + ["Round %d" % (i + 1)
                                          for i in range(n)] +
                 ["Median"], body)
+    md += cacheline_table(lat, n, args.transports, "case")
     md += ["", "### Over the rounds", "",
            "Medians over the rounds; vs shm: mmap's median ÷ shm's.  Pooled: "
            "every frame of every round together.  mmap zero-copy: the share "
@@ -996,6 +1040,7 @@ def throughput_report(thr, args):
     md += table(["Size", "Transport"] + ["Round %d" % (i + 1)
                                          for i in range(n)] + ["Median"],
                 body)
+    md += cacheline_table(thr, n, transports, "size")
     md += ["", "### Over the rounds", "",
            "Frames/s: medians over the rounds; vs: ratios of the medians.  "
            "Missed, damaged and CPU: over all rounds.", ""]
