@@ -1192,12 +1192,15 @@ def goals(meta, res, args):
                                 else r >= GOAL_THROUGHPUT_RATIO)])
     m = find(idle, transport="mmap")
     if m:
-        worst = max(m["proc_stat_ms"], m["schedstat_ms"])
+        # Judged on the kernel's nanosecond count: /proc stat's 10 ms
+        # ticks cannot resolve a 20 ms goal (it reads 0, 10 or 20 ms for
+        # the same 5-7 ms); it is shown alongside.
         body.append(["idle reader under %.0f ms of CPU in %.0f s" % (
             GOAL_IDLE_CPU_MS * m["seconds"] / IDLE_SECONDS, m["seconds"]),
-            "", "%s ms (/proc stat) / %s ms (schedstat)" % (
-                fmt(m["proc_stat_ms"]), fmt(m["schedstat_ms"], 2)),
-            status(worst < GOAL_IDLE_CPU_MS * m["seconds"] / IDLE_SECONDS)])
+            "", "%s ms (schedstat; /proc stat: %s ms)" % (
+                fmt(m["schedstat_ms"], 2), fmt(m["proc_stat_ms"])),
+            status(m["schedstat_ms"] <
+                   GOAL_IDLE_CPU_MS * m["seconds"] / IDLE_SECONDS)])
     top = max(args.reader_counts) if args.reader_counts else None
     m8 = find(rd, transport="mmap", readers=top) if top else None
     m1 = find(rd, transport="mmap", readers=1)
