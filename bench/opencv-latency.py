@@ -4,7 +4,9 @@ cv2.VideoCapture.read(), with GStreamer's defaults and with the settings
 the README recommends (mmapsink sync=false; appsink sync=false drop=true
 max-buffers=1; mmapsrc max-lag=1).  Timing lives here, not in the tests.
 
-    meson devenv -C build /usr/bin/python3 bench/opencv-latency.py [FRAMES]
+    meson devenv -C build /usr/bin/python3 ../bench/opencv-latency.py [FRAMES]
+
+(meson devenv runs it in build/)
 
 Prints p50, p90 and max in milliseconds for each setting, for frames
 stamped with their CLOCK_MONOTONIC time just before write().

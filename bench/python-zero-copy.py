@@ -3,7 +3,9 @@
 in place (Reader(zero_copy=True): numpy views of a leased slot) against
 copied (mmapring_reader_copy into a fresh numpy array), for I420 and RGBA.
 
-    meson devenv -C build /usr/bin/python3 bench/python-zero-copy.py [-n N]
+    meson devenv -C build /usr/bin/python3 ../bench/python-zero-copy.py [-n N]
+
+(meson devenv runs it in build/)
 
 (or with PYTHONPATH naming an installed or built mmapring).  One process:
 a Writer publishes a frame, then a zero-copy Reader and a copying Reader
