@@ -19,12 +19,11 @@
 #define SLICES 20
 #define SLICE_NS 5000000ull
 
-static _Alignas (64)
-     volatile uint64_t ball;
-     static _Alignas (64)
-     volatile int stop;
+static volatile uint64_t ball __attribute__((aligned (64)));
+static volatile int stop __attribute__((aligned (64)));
 
-     static uint64_t now_ns (void)
+static uint64_t
+now_ns (void)
 {
   struct timespec t;
   clock_gettime (CLOCK_MONOTONIC, &t);
