@@ -137,7 +137,7 @@ typedef struct {
   uint32_t pid;                 /*  8 in the reader's PID namespace */
   uint32_t flags;               /* 12 MMAP_READER_FLAG_* */
   uint64_t leases;              /* 16 bit i: slot i may not be rewritten */
-  uint64_t last_seq;            /* 24 last frame this reader output */
+  uint64_t last_seq;            /* 24 last frame it copied or leased */
   uint64_t frames_read;         /* 32 */
   uint64_t frames_skipped;      /* 40 */
   uint32_t waiting;             /* 48 1 while inside FUTEX_WAIT */

@@ -1154,8 +1154,11 @@ follow_step (MmapRingReader * r, MrFile * f, uint64_t deadline,
     return s;
 
   ws = __atomic_load_n (&h->write_seq, __ATOMIC_ACQUIRE);
-  if (__atomic_load_n (&h->eos, __ATOMIC_ACQUIRE) && ws + 1 == r->next &&
-      !r->eos_reported) {
+  /* eos before write_seq: the writer sets eos after its last frame, so
+   * only a write_seq loaded after eos is sure to include that frame. */
+  if (ws + 1 == r->next && !r->eos_reported &&
+      __atomic_load_n (&h->eos, __ATOMIC_ACQUIRE) &&
+      __atomic_load_n (&h->write_seq, __ATOMIC_ACQUIRE) + 1 == r->next) {
     r->eos_reported = 1;
     *ev = MMAPRING_EVENT_EOS;
     return STEP_EVENT;

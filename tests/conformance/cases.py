@@ -317,6 +317,9 @@ def _cases():
             "version 1")
     damaged("version-3", "header-3", [header("version", 3)], VERSION,
             "version 3")
+    damaged("10-bytes", "header-3", [keep_bytes(lambda f: 10)], TRUNCATED,
+            "shorter than the 4096-byte header",
+            what="the magic and half of version: truncated")
     damaged("truncated-2000", "header-4", [keep_bytes(lambda f: 2000)],
             TRUNCATED, "shorter than the 4096-byte header")
     damaged("file-size-beyond", "header-5",
