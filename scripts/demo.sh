@@ -38,8 +38,6 @@ say "setup: checking packages and building (scripts/setup.sh)"
 ./scripts/setup.sh
 
 export GST_PLUGIN_PATH="$REPO_ROOT/build/plugin${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
-# (Not gst-inspect-1.0 --exists: it also wants the plugin's version to be at
-# least GStreamer's own, and ours is 0.x.)
 for element in mmapsink mmapsrc; do
   gst-inspect-1.0 "$element" >/dev/null 2>&1 \
     || die "GStreamer cannot find $element in $REPO_ROOT/build/plugin (did the build produce libgstmmap.so?)"
