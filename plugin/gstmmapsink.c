@@ -217,10 +217,11 @@ gst_mmap_sink_get_property (GObject * object, guint prop_id, GValue * value,
   GST_OBJECT_UNLOCK (self);
 }
 
+/* Claims the location (called before GstBaseSink starts us: see
+ * change_state). */
 static gboolean
-gst_mmap_sink_start (GstBaseSink * bsink)
+gst_mmap_sink_begin (GstMmapSink * self)
 {
-  GstMmapSink *self = GST_MMAP_SINK (bsink);
   MmapRingError err;
 
   GST_OBJECT_LOCK (self);
@@ -265,6 +266,36 @@ gst_mmap_sink_start (GstBaseSink * bsink)
   self->keyframe_sent = 0;
   GST_DEBUG_OBJECT (self, "started on %s", self->path);
   return TRUE;
+}
+
+static gboolean
+gst_mmap_sink_start (GstBaseSink * bsink)
+{
+  /* gst_mmap_sink_change_state has claimed the location. */
+  return GST_MMAP_SINK (bsink)->writer != NULL;
+}
+
+static gboolean gst_mmap_sink_stop (GstBaseSink * bsink);
+
+/* The location is claimed before GstBaseSink's start(): a start() that
+ * fails makes GstBaseSink post a generic "Failed to start" error after
+ * ours, which gst-launch-1.0 prints as "some element failed to post a
+ * proper error message". */
+static GstStateChangeReturn
+gst_mmap_sink_change_state (GstElement * element, GstStateChange transition)
+{
+  GstMmapSink *self = GST_MMAP_SINK (element);
+  GstStateChangeReturn ret;
+
+  if (transition == GST_STATE_CHANGE_NULL_TO_READY &&
+      !gst_mmap_sink_begin (self))
+    return GST_STATE_CHANGE_FAILURE;
+  ret = GST_ELEMENT_CLASS (gst_mmap_sink_parent_class)->change_state
+      (element, transition);
+  if (transition == GST_STATE_CHANGE_NULL_TO_READY &&
+      ret == GST_STATE_CHANGE_FAILURE)
+    gst_mmap_sink_stop (GST_BASE_SINK (self));
+  return ret;
 }
 
 static gboolean
@@ -1037,6 +1068,7 @@ gst_mmap_sink_class_init (GstMmapSinkClass * klass)
       "Example: gst-launch-1.0 v4l2src ! mmapsink location=/dev/shm/cam",
       "gst-mmap developers");
 
+  element_class->change_state = GST_DEBUG_FUNCPTR (gst_mmap_sink_change_state);
   bsink_class->start = GST_DEBUG_FUNCPTR (gst_mmap_sink_start);
   bsink_class->stop = GST_DEBUG_FUNCPTR (gst_mmap_sink_stop);
   bsink_class->set_caps = GST_DEBUG_FUNCPTR (gst_mmap_sink_set_caps);

@@ -584,6 +584,10 @@ class Robust(rl.ProcessTestCase):
         err = w.stderr()
         self.assertIn(loc, err, "%s: the error does not name the file\n%s"
                       % (name, w.describe()))
+        # Ours is the only error: not GstBaseSink's "Failed to start" too.
+        self.assertNotIn("failed to post a proper error message", err,
+                         "%s: a second, generic error\n%s" %
+                         (name, w.describe()))
         return rc, err
 
     def first_error_line(self, proc):
