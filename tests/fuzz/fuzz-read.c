@@ -26,6 +26,15 @@ int LLVMFuzzerTestOneInput (const uint8_t * data, size_t size);
 static char dir[64], path[96], lock_path[96];
 static uint64_t lock_ino;
 
+/* Nothing left in /dev/shm when libFuzzer exits. */
+static void
+cleanup (void)
+{
+  unlink (path);
+  unlink (lock_path);
+  rmdir (dir);
+}
+
 static void
 setup (void)
 {
@@ -42,6 +51,7 @@ setup (void)
     abort ();
   lock_ino = st.st_ino;
   close (fd);
+  atexit (cleanup);
 }
 
 static void
