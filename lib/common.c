@@ -704,12 +704,3 @@ mr_writer_alive (MrFile * f)
   /* Cannot tell (kernel without OFD locks): assume alive. */
   return mr_write_locked (f->fd, MMAP_WRITER_LOCK_OFFSET, 1) != 0;
 }
-
-int
-mr_path_changed (MrFile * f)
-{
-  struct stat st;
-  if (stat (f->path, &st) < 0)
-    return 1;
-  return st.st_dev != f->dev || st.st_ino != f->ino;
-}

@@ -163,7 +163,6 @@ int mr_file_broken (MrFile * f);
 int mr_file_map (MrFile * f, uint64_t size, int writable, MmapRingError * err);
 int mr_writer_alive (MrFile * f);
 /* 1 when the path now names another file or nothing. */
-int mr_path_changed (MrFile * f);
 
 MrLockFile *mr_lockfile_ref (MrLockFile * l);
 void mr_lockfile_unref (MrLockFile * l);

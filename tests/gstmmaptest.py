@@ -1,13 +1,16 @@
-"""What the Python test drivers (twoproc, clients, robust, soak) share:
-child processes with their output in files, waiting for a condition, and
-where the GStreamer tools are.  Imported with tests/ on sys.path.
+"""What the Python test drivers (twoproc, clients, robust, soak, shapes,
+waiting, recipes, metas) share: child processes with their output in
+files, waiting for a condition, a test case with a location of its own,
+and where the GStreamer tools are.  Imported with tests/ on sys.path.
 """
 
 import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
+import unittest
 
 GST_LAUNCH = shutil.which("gst-launch-1.0") or "/usr/bin/gst-launch-1.0"
 GST_INSPECT = shutil.which("gst-inspect-1.0") or "/usr/bin/gst-inspect-1.0"
@@ -136,3 +139,28 @@ class Proc:
                 "(tail):\n%s" % (self.name, self.pid, " ".join(self.argv),
                                  self.stdout()[-3000:],
                                  self.stderr()[-3000:]))
+
+
+class LocationTest(unittest.TestCase):
+    """A test case with a scratch directory for its processes' output
+    (self.tmp), a location in /dev/shm (self.loc) and the processes it
+    started (self.procs): at the end the processes are killed and the
+    location's file and lock file removed.  PREFIX names both."""
+
+    PREFIX = "gst-mmap-test"
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix=self.PREFIX + "-")
+        self.loc = "/dev/shm/%s-%d" % (self.PREFIX, os.getpid())
+        self.procs = []
+
+    def tearDown(self):
+        for p in self.procs:
+            p.kill()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        for f in (self.loc, os.path.join(
+                "/dev/shm", "." + os.path.basename(self.loc) + ".lock")):
+            try:
+                os.unlink(f)
+            except (FileNotFoundError, IsADirectoryError):
+                pass

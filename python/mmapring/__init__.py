@@ -131,7 +131,6 @@ and meta of each frame, as JSON).
 
 import base64
 import json
-import math
 import os
 import time
 
@@ -434,30 +433,21 @@ def _records(area, size):
         yield rec.type, rec.body, rec.size
 
 
-def _walk(body, size):
+def _bytes_shaped(body, size):
     """What the JSON of a value leaves open, in document order: for each
-    number, whether it is a double (the JSON of 2.0 is "2"); for each
     object shaped like the library's bytes ({"bytes": string}), whether it
     is bytes or a map or structure whose one field, a string, is named
-    "bytes"."""
+    "bytes".  (Doubles need no such help: the library writes 2.0 as
+    "2.0".)"""
     at = ffi.new("uint32_t *", 0)
     v = ffi.new("MmapRingValue *")
     items = []
     while lib.mmapring_value_next(body, size, at, v):
-        if v.type == lib.MMAPRING_VALUE_STRING:
-            items.append((v.type, ffi.unpack(ffi.cast("char *", v.data),
-                                             v.size)))
-        else:
-            items.append((v.type, math.isfinite(v.d)))
-    doubles, real_bytes = [], []
-    for i, (t, x) in enumerate(items):
-        if t in (lib.MMAPRING_VALUE_INT, lib.MMAPRING_VALUE_UINT):
-            doubles.append(False)
-        elif t == lib.MMAPRING_VALUE_FRACTION:
-            doubles += [False, False]
-        elif t == lib.MMAPRING_VALUE_DOUBLE and x:
-            doubles.append(True)        # not finite: null, no number
-        elif t == lib.MMAPRING_VALUE_BYTES:
+        items.append((v.type, ffi.unpack(ffi.cast("char *", v.data), v.size)
+                      if v.type == lib.MMAPRING_VALUE_STRING else None))
+    real_bytes = []
+    for i, (t, _) in enumerate(items):
+        if t == lib.MMAPRING_VALUE_BYTES:
             real_bytes.append(True)
         elif t in (lib.MMAPRING_VALUE_MAP, lib.MMAPRING_VALUE_STRUCTURE):
             entry = items[i + 1:i + 4]
@@ -466,7 +456,7 @@ def _walk(body, size):
                     entry[1][0] == lib.MMAPRING_VALUE_STRING and \
                     entry[2][0] == lib.MMAPRING_VALUE_END:
                 real_bytes.append(False)
-    return doubles, real_bytes
+    return real_bytes
 
 
 def _value(body, size):
@@ -478,23 +468,16 @@ def _value(body, size):
     out = ffi.new("char[]", n)
     lib.mmapring_value_to_json(body, size, out, n)
     text = ffi.string(out, n).decode("utf-8")
-    # json calls these in document order: numbers as they come, objects
-    # when they close (an object shaped like bytes holds no other).
-    doubles, real_bytes = _walk(body, size)
-    doubles, real_bytes = iter(doubles), iter(real_bytes)
-
-    def number(t):
-        if next(doubles, False) or not t.lstrip("-").isdigit():
-            return float(t)
-        return int(t)
+    # json calls this in document order, for objects as they close (an
+    # object shaped like bytes holds no other).
+    real_bytes = iter(_bytes_shaped(body, size))
 
     def obj(pairs):
         if len(pairs) == 1 and pairs[0][0] == "bytes" and \
                 isinstance(pairs[0][1], str) and next(real_bytes, True):
             return base64.b64decode(pairs[0][1])
         return dict(pairs)
-    return json.loads(text, parse_int=number, parse_float=number,
-                      object_pairs_hook=obj)
+    return json.loads(text, object_pairs_hook=obj)
 
 
 def _record_dicts(area, size, kinds, malformed):

@@ -19,10 +19,8 @@ writer and reader (GStreamer through gi).
 
 import json
 import os
-import shutil
 import signal
 import sys
-import tempfile
 import time
 import unittest
 
@@ -33,7 +31,7 @@ if "GST_PLUGIN_PATH" not in os.environ:
 HELPER = os.environ.get("METAS_HELPER") or os.path.join(
     BUILD, "tests", "metas", "metas-helper")
 sys.path.insert(0, os.path.join(HERE, ".."))
-from gstmmaptest import Proc, log, wait_for  # noqa: E402
+from gstmmaptest import LocationTest, Proc, log, wait_for  # noqa: E402
 
 import gi  # noqa: E402
 
@@ -326,24 +324,10 @@ def psnr(a, b):
     return float("inf") if mse == 0 else 10 * np.log10(255 ** 2 / mse)
 
 
-class Metas(unittest.TestCase):
+class Metas(LocationTest):
     maxDiff = None
 
-    def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="gst-mmap-metas-")
-        self.loc = "/dev/shm/gst-mmap-metas-%d" % os.getpid()
-        self.procs = []
-
-    def tearDown(self):
-        for p in self.procs:
-            p.kill()
-        shutil.rmtree(self.tmp, ignore_errors=True)
-        for f in (self.loc, os.path.join(
-                "/dev/shm", "." + os.path.basename(self.loc) + ".lock")):
-            try:
-                os.unlink(f)
-            except FileNotFoundError:
-                pass
+    PREFIX = "gst-mmap-metas"
 
     # -- processes
 

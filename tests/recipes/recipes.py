@@ -18,10 +18,8 @@ measured in bench/ (bench/opencv-latency.py), never asserted.
 
 import os
 import re
-import shutil
 import socket
 import sys
-import tempfile
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -31,8 +29,8 @@ PIPELINES = os.path.join(ROOT, "pipelines")
 if "GST_PLUGIN_PATH" not in os.environ:
     os.environ["GST_PLUGIN_PATH"] = os.path.join(ROOT, "build", "plugin")
 sys.path.insert(0, os.path.join(HERE, ".."))
-from gstmmaptest import (GST_LAUNCH, Proc, log, wait_for,  # noqa: E402
-                         waits_for_a_file)
+from gstmmaptest import (GST_LAUNCH, LocationTest, Proc, log,  # noqa: E402
+                         wait_for, waits_for_a_file)
 
 PY = "/usr/bin/python3"
 
@@ -43,22 +41,8 @@ def free_port():
         return s.getsockname()[1]
 
 
-class Recipes(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="gst-mmap-recipes-")
-        self.loc = "/dev/shm/gst-mmap-recipes-%d" % os.getpid()
-        self.procs = []
-
-    def tearDown(self):
-        for p in self.procs:
-            p.kill()
-        shutil.rmtree(self.tmp, ignore_errors=True)
-        for f in (self.loc, os.path.join(
-                "/dev/shm", "." + os.path.basename(self.loc) + ".lock")):
-            try:
-                os.unlink(f)
-            except FileNotFoundError:
-                pass
+class Recipes(LocationTest):
+    PREFIX = "gst-mmap-recipes"
 
     def spawn(self, name, argv):
         p = Proc(name, argv, self.tmp)

@@ -19,9 +19,7 @@ once, in order, none skipped.
 
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 import unittest
 
@@ -30,7 +28,7 @@ if "GST_PLUGIN_PATH" not in os.environ:
     os.environ["GST_PLUGIN_PATH"] = os.path.join(HERE, "..", "..", "build",
                                                  "plugin")
 sys.path.insert(0, os.path.join(HERE, ".."))
-from gstmmaptest import Proc, log, wait_for  # noqa: E402
+from gstmmaptest import LocationTest, Proc, log, wait_for  # noqa: E402
 
 import gi  # noqa: E402
 
@@ -125,22 +123,8 @@ def child_reader(location):
     print(json.dumps(seen), flush=True)
 
 
-class Shapes(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="gst-mmap-shapes-")
-        self.loc = "/dev/shm/gst-mmap-shapes-%d" % os.getpid()
-        self.procs = []
-
-    def tearDown(self):
-        for p in self.procs:
-            p.kill()
-        shutil.rmtree(self.tmp, ignore_errors=True)
-        for f in (self.loc, os.path.join(
-                "/dev/shm", "." + os.path.basename(self.loc) + ".lock")):
-            try:
-                os.unlink(f)
-            except FileNotFoundError:
-                pass
+class Shapes(LocationTest):
+    PREFIX = "gst-mmap-shapes"
 
     def spawn(self, name, *args):
         p = Proc(name, [sys.executable, __file__] + list(args), self.tmp)

@@ -16,10 +16,8 @@ fall (issue 9).  Real gst-launch-1.0 processes, as users run them.
 
 import os
 import re
-import shutil
 import signal
 import sys
-import tempfile
 import time
 import unittest
 
@@ -28,27 +26,14 @@ if "GST_PLUGIN_PATH" not in os.environ:
     os.environ["GST_PLUGIN_PATH"] = os.path.join(HERE, "..", "..", "build",
                                                  "plugin")
 sys.path.insert(0, os.path.join(HERE, ".."))
-from gstmmaptest import GST_LAUNCH, Proc, log, wait_for  # noqa: E402
+from gstmmaptest import (GST_LAUNCH, LocationTest, Proc, log,  # noqa: E402
+                         wait_for)
 
 RAW = "video/x-raw,format=I420,width=320,height=240,framerate=30/1"
 
 
-class Waiting(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="gst-mmap-waiting-")
-        self.loc = "/dev/shm/gst-mmap-waiting-%d" % os.getpid()
-        self.procs = []
-
-    def tearDown(self):
-        for p in self.procs:
-            p.kill()
-        shutil.rmtree(self.tmp, ignore_errors=True)
-        for f in (self.loc, os.path.join(
-                "/dev/shm", "." + os.path.basename(self.loc) + ".lock")):
-            try:
-                os.unlink(f)
-            except (FileNotFoundError, IsADirectoryError):
-                pass
+class Waiting(LocationTest):
+    PREFIX = "gst-mmap-waiting"
 
     def launch(self, name, *args, env=None):
         p = Proc(name, [GST_LAUNCH] + list(args), self.tmp, env=env)
